@@ -1,0 +1,77 @@
+"""The records that cross module boundaries. All frozen; none is a bare dict or tuple."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+
+Scalar = str | int | float | bool
+
+
+@dataclass(frozen=True, eq=False)
+class Article:
+    """One article as read from a source, text already cleaned.
+
+    ``lang`` and ``date`` come from the source's metadata when it has them; a missing ``lang``
+    is detected during ingest. ``date`` is ISO ``YYYY-MM-DD``. ``path`` is the resolved file the
+    article came from (used by ``--prune``), ``line`` the line or row inside record files.
+    ``extra`` keeps the source's other fields as metadata.
+    """
+
+    id: str
+    text: str
+    title: str = ""
+    lang: str | None = None
+    date: str | None = None
+    url: str | None = None
+    source: str | None = None
+    path: str = ""
+    line: int | None = None
+    extra: Mapping[str, Scalar] = field(default_factory=dict)
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}" if self.line else self.path
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in the input that could not be used; the rest of the input still is."""
+
+    path: str
+    reason: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A span of an article: ``text == article.text[start:end]``.
+
+    ``embed_text`` is what the embedding model sees (a short title/date header plus the span);
+    ``text`` is what a citation shows.
+    """
+
+    id: str
+    article_id: str
+    n: int
+    start: int
+    end: int
+    text: str
+    embed_text: str
+
+
+def chunk_id(article_id: str, n: int) -> str:
+    return f"{article_id}:{n}"
+
+
+def date_number(iso: str | None) -> int | None:
+    """``"2017-04-05"`` -> ``20170405``: Chroma range filters compare numbers only."""
+    if not iso:
+        return None
+    d = date.fromisoformat(iso[:10])
+    return d.year * 10000 + d.month * 100 + d.day
