@@ -1,0 +1,202 @@
+"""Embedding models: one small protocol, one real implementation over sentence-transformers.
+
+Queries and documents are encoded by separate calls so each gets the model's own prompt
+(``query: `` / ``passage: `` for e5, ``task: search result | query: `` for EmbeddingGemma).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import ModelError
+
+if TYPE_CHECKING:
+    from .models import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    """What the rest of newsrag needs from an embedding model.
+
+    Vectors are float32, L2-normalised, one row per text. ``label`` identifies the model in
+    the index so that an index is never queried with vectors from another model.
+    """
+
+    label: str
+    dim: int
+    max_tokens: int
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model: a local folder or, where a hub is reachable, a hub id."""
+
+    def __init__(
+        self,
+        resolved: ResolvedModel,
+        *,
+        device: str = "cpu",
+        batch_size: int = 16,
+        cache_dir: Path | None = None,
+        quantize: str = "none",
+    ) -> None:
+        if not resolved.local:
+            _require_hub(resolved)  # before the slow imports: a missing model fails in a second
+        from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a per-load bar on stderr means nothing to our users
+
+        try:
+            model = SentenceTransformer(
+                resolved.name_or_path,
+                device=device,
+                cache_folder=str(cache_dir) if cache_dir else None,
+                local_files_only=resolved.local,
+            )
+        except Exception as exc:  # unknown hub id, missing files, bad folder: all user-fixable
+            raise ModelError(
+                f"Could not load the embedding model {resolved.name_or_path!r} "
+                f"({type(exc).__name__}: {str(exc)[:200]}); {_hint(resolved)}."
+            ) from exc
+        if resolved.spec:
+            # registry models know their prompts even when a hub copy's config lacks them
+            for key, prompt in resolved.spec.prompts.items():
+                model.prompts.setdefault(key, prompt)
+        if quantize == "int8":
+            _quantize_int8(model)
+        self._model = model
+        self._batch_size = batch_size
+        self.spec = resolved.spec
+        self.label = resolved.label + ("+int8" if quantize == "int8" else "")
+        dim = model.get_embedding_dimension()
+        if not dim:
+            raise ModelError(f"The model {resolved.name_or_path!r} does not report a dimension.")
+        self.dim = int(dim)
+        self.max_tokens = int(model.max_seq_length or 512)
+
+    def _encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encode = self._model.encode_query if query else self._model.encode_document
+        vectors = encode(
+            list(texts),
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, query=False)
+
+    def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(texts, query=True)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=False)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+
+def _hint(resolved: ResolvedModel) -> str:
+    if resolved.spec:
+        return (
+            f"run `newsrag models install {resolved.spec.name}`, or point NEWSRAG_MODELS_DIR at "
+            "the folder that holds it"
+        )
+    return (
+        "check the NEWSRAG_EMBEDDING_MODEL setting (a model name from `newsrag models list`, "
+        "a sentence-transformers hub id, or a local folder)"
+    )
+
+
+def _require_hub(resolved: ResolvedModel, timeout: float = 3.0) -> None:
+    """Fail in seconds when the hub cannot be reached, instead of after a minute of retries."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+    url = urlparse(endpoint)
+    try:
+        if offline:
+            raise OSError("HF_HUB_OFFLINE is set")
+        socket.create_connection(
+            (url.hostname or "huggingface.co", url.port or 443), timeout=timeout
+        ).close()
+    except OSError as exc:
+        where = "models folder" if resolved.spec else "local folder"
+        raise ModelError(
+            f"The embedding model {resolved.name_or_path!r} is not in the {where} and the "
+            f"Hugging Face hub ({endpoint}) cannot be reached ({exc}); {_hint(resolved)}."
+        ) from exc
+
+
+def _quantize_int8(model: Any) -> None:
+    """Dynamic int8 weights (per output channel) for the transformer's linear layers.
+
+    The feed-forward output projections stay in full precision: their inputs carry the
+    activation outliers that int8 rounds badly. Measured on e5-small over FA-KES chunks:
+    1.55x the fp32 throughput, cosine to fp32 min 0.994 / mean 0.997 (all layers: 2.3x but
+    mean 0.986).
+    """
+    import warnings
+
+    import torch
+
+    try:
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    except ImportError as exc:
+        raise ModelError(
+            "This torch build has no dynamic quantization; set NEWSRAG_QUANTIZE=none."
+        ) from exc
+    transformer = model[0]
+    linear = [
+        name
+        for name, mod in transformer.model.named_modules()
+        if isinstance(mod, torch.nn.Linear)
+        and "pooler" not in name
+        and not (name.endswith("output.dense") and "attention" not in name)
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao deprecation notices
+        # in place: a copy would hold both precisions in memory at once
+        quantize_dynamic(
+            transformer.model, dict.fromkeys(linear, per_channel_dynamic_qconfig), inplace=True
+        )
+
+
+def load_embedder(
+    model: str,
+    models_dir: Path,
+    *,
+    device: str = "cpu",
+    batch_size: int = 16,
+    quantize: str = "none",
+) -> SentenceTransformerEmbedder:
+    """Resolve a model setting (registry name, hub id or folder) and load it."""
+    from .models import resolve
+
+    resolved = resolve(model, models_dir)
+    log.info("loading embedding model %s from %s", resolved.label, resolved.name_or_path)
+    return SentenceTransformerEmbedder(
+        resolved,
+        device=device,
+        batch_size=batch_size,
+        cache_dir=models_dir / "hub",
+        quantize=quantize,
+    )

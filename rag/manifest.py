@@ -1,0 +1,250 @@
+"""The manifest: one SQLite row per stored article, beside the vector store.
+
+It is what makes ingest incremental and crash-safe. An article is written in two steps:
+its row goes in as ``pending`` (with the new text and hash) before its chunks are replaced in
+the vector store, and becomes ``done`` after. A run that is killed in between leaves
+``pending`` rows, which the next run rebuilds from the stored text, so the store ends with
+exactly one set of chunks per article: no duplicates, no orphans.
+
+It also keeps each article's full text, so a citation's character offsets always resolve.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import StoreError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY,
+    content_hash TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+    path TEXT NOT NULL,
+    line INTEGER,
+    title TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    date TEXT,
+    url TEXT,
+    source TEXT,
+    text TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    n_chunks INTEGER NOT NULL DEFAULT 0,
+    story_id TEXT,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_path ON articles(path);
+CREATE INDEX IF NOT EXISTS articles_story ON articles(story_id);
+"""
+
+_COLUMNS = (
+    "id, content_hash, state, path, line, title, lang, date, url, source, text, extra, "
+    "n_chunks, story_id"
+)
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """An article as stored: what the manifest knows about it."""
+
+    id: str
+    content_hash: str
+    state: str
+    path: str
+    line: int | None
+    title: str
+    lang: str
+    date: str | None
+    url: str | None
+    source: str | None
+    text: str
+    extra: dict[str, object]
+    n_chunks: int = 0
+    story_id: str | None = None
+
+
+def _record(row: sqlite3.Row) -> ArticleRecord:
+    values = dict(row)
+    values["extra"] = json.loads(values["extra"])
+    return ArticleRecord(**values)
+
+
+class Manifest:
+    FILENAME = "manifest.sqlite"
+
+    def __init__(self, index_dir: Path) -> None:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        self.path = index_dir / self.FILENAME
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(
+                f"The manifest {self.path} cannot be opened ({exc}). If the file is damaged, "
+                "move the index folder away and ingest again."
+            ) from exc
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- index identity -------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    # --- reads ----------------------------------------------------------------------------
+    def hashes(self) -> dict[str, tuple[str, str]]:
+        """``{article_id: (content_hash, state)}`` for every stored article."""
+        rows = self._db.execute("SELECT id, content_hash, state FROM articles")
+        return {r["id"]: (r["content_hash"], r["state"]) for r in rows}
+
+    def get(self, article_id: str) -> ArticleRecord | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def get_many(self, article_ids: Sequence[str]) -> dict[str, ArticleRecord]:
+        out: dict[str, ArticleRecord] = {}
+        for batch in _batches(list(article_ids), 500):
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM articles WHERE id IN ({marks})", batch)
+            out.update((r["id"], _record(r)) for r in rows)
+        return out
+
+    def pending(self) -> list[ArticleRecord]:
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM articles WHERE state = 'pending'")
+        return [_record(r) for r in rows]
+
+    def ids_with_paths(self) -> Iterator[tuple[str, str]]:
+        yield from ((r["id"], r["path"]) for r in self._db.execute("SELECT id, path FROM articles"))
+
+    def story_members(self, story_id: str) -> list[str]:
+        rows = self._db.execute(
+            "SELECT id FROM articles WHERE story_id = ? ORDER BY id", (story_id,)
+        )
+        return [r["id"] for r in rows]
+
+    def iter_records(self) -> Iterator[ArticleRecord]:
+        yield from (_record(r) for r in self._db.execute(f"SELECT {_COLUMNS} FROM articles"))
+
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+
+    def stats(self) -> dict[str, object]:
+        q = self._db.execute
+        total = q(
+            "SELECT COUNT(*) AS a, COALESCE(SUM(n_chunks), 0) AS c, MIN(date) AS d0, "
+            "MAX(date) AS d1, COUNT(DISTINCT story_id) AS s FROM articles WHERE state = 'done'"
+        ).fetchone()
+        by = {}
+        for key in ("lang", "source"):
+            rows = q(
+                f"SELECT COALESCE({key}, '') AS k, COUNT(*) AS a, SUM(n_chunks) AS c "
+                f"FROM articles WHERE state = 'done' GROUP BY {key} ORDER BY a DESC, k"
+            )
+            by[key] = {r["k"]: {"articles": r["a"], "chunks": r["c"]} for r in rows}
+        multi = q(
+            "SELECT COUNT(*) FROM (SELECT story_id FROM articles WHERE state = 'done' "
+            "GROUP BY story_id HAVING COUNT(*) > 1)"
+        ).fetchone()[0]
+        pending = q("SELECT COUNT(*) FROM articles WHERE state = 'pending'").fetchone()[0]
+        return {
+            "articles": total["a"],
+            "chunks": total["c"],
+            "date_min": total["d0"],
+            "date_max": total["d1"],
+            "stories": total["s"],
+            "stories_in_several_languages": multi,
+            "pending": pending,
+            "by_lang": by["lang"],
+            "by_source": by["source"],
+        }
+
+    # --- writes ---------------------------------------------------------------------------
+    def put_pending(self, records: Iterable[ArticleRecord]) -> None:
+        """Store new or changed articles as ``pending``, keeping an existing story link."""
+        now = time.time()
+        rows = [
+            (
+                r.id,
+                r.content_hash,
+                r.path,
+                r.line,
+                r.title,
+                r.lang,
+                r.date,
+                r.url,
+                r.source,
+                r.text,
+                json.dumps(r.extra, ensure_ascii=False, sort_keys=True),
+                r.n_chunks,
+                now,
+            )
+            for r in records
+        ]
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO articles (id, content_hash, state, path, line, title, lang, date,"
+                " url, source, text, extra, n_chunks, updated_at) "
+                "VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET content_hash = excluded.content_hash,"
+                " state = 'pending', path = excluded.path, line = excluded.line,"
+                " title = excluded.title, lang = excluded.lang, date = excluded.date,"
+                " url = excluded.url, source = excluded.source, text = excluded.text,"
+                " extra = excluded.extra, n_chunks = excluded.n_chunks,"
+                " updated_at = excluded.updated_at",
+                rows,
+            )
+
+    def mark_done(self, article_ids: Iterable[str]) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE articles SET state = 'done' WHERE id = ?", [(i,) for i in article_ids]
+            )
+
+    def set_story(self, article_ids: Iterable[str], story_id: str) -> None:
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE articles SET story_id = ? WHERE id = ?",
+                [(story_id, i) for i in article_ids],
+            )
+
+    def delete(self, article_ids: Iterable[str]) -> None:
+        with self._transaction():
+            self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in article_ids])
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _batches(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -1,0 +1,174 @@
+"""Chroma, embedded or server: chunk vectors, and one vector per article for story linking.
+
+Vectors always come from our own embedder (``embedding_function=None``): Chroma's default
+embedding function would download a model. Scores are cosine similarities, higher is better,
+whatever distance Chroma reports.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .errors import IndexMismatchError, StoreError
+
+log = logging.getLogger(__name__)
+
+Metadata = Mapping[str, str | int | float | bool | None]
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    id: str
+    score: float
+    document: str
+    metadata: dict[str, Any]
+
+
+def open_client(index_dir: Path, chroma_url: str | None) -> Any:
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if chroma_url:
+        url = urlparse(chroma_url)
+        try:
+            client = chromadb.HttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreError(
+                f"Cannot reach the Chroma server at {chroma_url} ({exc}). Start it "
+                f"(`chroma run --path DIR --port {url.port or 8000}`) or unset "
+                "NEWSRAG_CHROMA_URL to use the embedded store."
+            ) from exc
+        return client
+    path = index_dir / "chroma"
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+
+
+class VectorStore:
+    """Two collections under one prefix: ``<prefix>-chunks`` and ``<prefix>-articles``."""
+
+    def __init__(self, client: Any, prefix: str, *, model_label: str, dim: int) -> None:
+        self._client = client
+        self.model_label = model_label
+        self.dim = dim
+        self.chunks = self._collection(f"{prefix}-chunks")
+        self.articles = self._collection(f"{prefix}-articles")
+        self._max_batch = int(getattr(client, "get_max_batch_size", lambda: 5000)())
+
+    def _collection(self, name: str) -> Any:
+        meta = {"embedding_model": self.model_label, "dim": self.dim}
+        col = self._client.get_or_create_collection(
+            name,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine"}},
+            metadata=meta,
+        )
+        found = col.metadata or {}
+        if found.get("embedding_model") != self.model_label or found.get("dim") != self.dim:
+            raise IndexMismatchError(
+                f"The collection {name!r} holds vectors of {found.get('embedding_model')} "
+                f"({found.get('dim')}-d), not of the configured model {self.model_label} "
+                f"({self.dim}-d). Set NEWSRAG_EMBEDDING_MODEL={found.get('embedding_model')}, "
+                "or re-index with `newsrag ingest --rebuild PATH...` (or into another "
+                "--index folder / NEWSRAG_COLLECTION)."
+            )
+        return col
+
+    # --- chunks ---------------------------------------------------------------------------
+    def replace_chunks(
+        self,
+        article_ids: Sequence[str],
+        ids: Sequence[str],
+        vectors: np.ndarray,
+        documents: Sequence[str],
+        metadatas: Sequence[Metadata],
+    ) -> None:
+        """Remove every chunk of ``article_ids``, then write the given chunks."""
+        self.delete_chunks(article_ids)
+        for i in range(0, len(ids), self._max_batch):
+            j = i + self._max_batch
+            self.chunks.upsert(
+                ids=list(ids[i:j]),
+                embeddings=vectors[i:j],
+                documents=list(documents[i:j]),
+                metadatas=[_clean(m) for m in metadatas[i:j]],
+            )
+
+    def delete_chunks(self, article_ids: Sequence[str]) -> None:
+        for i in range(0, len(article_ids), 500):
+            self.chunks.delete(where={"article_id": {"$in": list(article_ids[i : i + 500])}})
+
+    def count_chunks(self) -> int:
+        return int(self.chunks.count())
+
+    def query_chunks(
+        self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None = None
+    ) -> list[Neighbour]:
+        return self._query(self.chunks, vector, k, where)
+
+    # --- articles -------------------------------------------------------------------------
+    def put_article_vectors(
+        self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[Metadata]
+    ) -> None:
+        for i in range(0, len(ids), self._max_batch):
+            j = i + self._max_batch
+            self.articles.upsert(
+                ids=list(ids[i:j]),
+                embeddings=vectors[i:j],
+                metadatas=[_clean(m) for m in metadatas[i:j]],
+            )
+
+    def article_vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        if not ids:
+            return {}
+        got = self.articles.get(ids=list(ids), include=["embeddings"])
+        return {
+            i: np.asarray(v, dtype=np.float32)
+            for i, v in zip(got["ids"], got["embeddings"], strict=True)
+        }
+
+    def delete_article_vectors(self, ids: Sequence[str]) -> None:
+        for i in range(0, len(ids), 500):
+            self.articles.delete(ids=list(ids[i : i + 500]))
+
+    def nearest_articles(
+        self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None = None
+    ) -> list[Neighbour]:
+        return self._query(self.articles, vector, k, where)
+
+    # --------------------------------------------------------------------------------------
+    def _query(
+        self, col: Any, vector: np.ndarray, k: int, where: Mapping[str, Any] | None
+    ) -> list[Neighbour]:
+        res = col.query(
+            query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
+            n_results=k,
+            where=dict(where) if where else None,
+            include=["documents", "metadatas", "distances"],
+        )
+        docs = (res.get("documents") or [[]])[0] or [""] * len(res["ids"][0])
+        return [
+            Neighbour(id=i, score=1.0 - float(d), document=doc or "", metadata=dict(m or {}))
+            for i, d, doc, m in zip(
+                res["ids"][0], res["distances"][0], docs, res["metadatas"][0], strict=True
+            )
+        ]
+
+
+def _clean(meta: Metadata) -> dict[str, str | int | float | bool]:
+    """Chroma drops ``None`` values anyway; dropping them here keeps metadata explicit."""
+    return {k: v for k, v in meta.items() if v is not None}
