@@ -1,0 +1,347 @@
+"""Incremental, idempotent, resumable ingest of files into an archive index.
+
+For every article read: unchanged (same content hash, fully written) → nothing to do; new or
+changed → detect language, chunk, embed, replace its chunks. Work is flushed in batches of
+chunks; each batch is written manifest-first (``pending``), then the vector store, then marked
+``done`` (see rag/manifest.py for why that survives kill -9). ``prune`` removes articles whose
+source is gone; a file that reported a problem is never pruned from, so nothing stored is
+lost because of a bad file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from rag.embedding import Embedder
+from rag.index import ArchiveIndex
+from rag.manifest import ArticleRecord
+from rag.types import Article, Chunk, Problem, date_number
+
+from .chunking import CHUNKER_VERSION, chunk_article
+from .language import detect_language
+from .sources import discover, read_file
+from .stories import StoryLinker, article_vector, relabel_after_delete
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """A snapshot for progress displays."""
+
+    files_done: int
+    files_total: int
+    articles: int
+    chunks: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    files: int
+    articles_seen: int
+    added: int
+    updated: int
+    unchanged: int
+    recovered: int
+    removed: int
+    chunks_written: int
+    stories_linked: int
+    seconds: float
+    embed_seconds: float
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def written(self) -> int:
+        return self.added + self.updated + self.recovered
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_written / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class _Prepared:
+    record: ArticleRecord
+    chunks: list[Chunk]
+    kind: str  # added | updated | recovered
+
+
+@dataclass
+class _Run:
+    seen: dict[str, str] = field(default_factory=dict)  # id -> where first seen
+    problem_paths: set[str] = field(default_factory=set)
+    problems: list[Problem] = field(default_factory=list)
+    batch: list[_Prepared] = field(default_factory=list)
+    batch_chunks: int = 0
+    tally: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            (
+                "articles_seen",
+                "added",
+                "updated",
+                "unchanged",
+                "recovered",
+                "removed",
+                "chunks_written",
+                "stories_linked",
+            ),
+            0,
+        )
+    )
+    embed_seconds: float = 0.0
+
+
+def content_hash(article: Article, chunk_config: str) -> str:
+    payload = json.dumps(
+        [
+            article.title,
+            article.text,
+            article.lang,
+            article.date,
+            article.url,
+            article.source,
+            sorted(article.extra.items()),
+            chunk_config,
+        ],
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha1(payload.encode("utf-8")).hexdigest()
+
+
+class Ingestor:
+    def __init__(
+        self,
+        index: ArchiveIndex,
+        embedder: Embedder,
+        *,
+        chunk_tokens: int = 200,
+        chunk_overlap: int = 40,
+        batch_chunks: int = 512,
+        linker: StoryLinker | None = None,
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.chunk_tokens = chunk_tokens
+        self.chunk_overlap = chunk_overlap
+        self.batch_chunks = batch_chunks
+        self.linker = linker or StoryLinker()
+        self.chunk_config = f"v{CHUNKER_VERSION}/{chunk_tokens}/{chunk_overlap}/{embedder.label}"
+
+    def run(
+        self,
+        paths: Sequence[Path],
+        *,
+        field_map: Mapping[str, str] | None = None,
+        max_bytes: int,
+        prune: bool = False,
+        progress: Callable[[Counts], None] | None = None,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        manifest = self.index.manifest
+        run = _Run()
+        known = manifest.hashes()
+        interrupted = {r.id: r for r in manifest.pending()}
+        files, found_problems = discover(paths, exclude=[self.index.index_dir])
+        run.problems.extend(found_problems)
+
+        def report(files_done: int) -> None:
+            if progress:
+                progress(
+                    Counts(
+                        files_done,
+                        len(files),
+                        run.tally["articles_seen"],
+                        run.tally["chunks_written"],
+                        time.perf_counter() - started,
+                    )
+                )
+
+        report(0)
+        for n, path in enumerate(files, 1):
+            for item in read_file(path, field_map=field_map, max_bytes=max_bytes):
+                if isinstance(item, Problem):
+                    run.problems.append(item)
+                    run.problem_paths.add(item.path)
+                    continue
+                self._consider(item, run, known, interrupted)
+                if run.batch_chunks >= self.batch_chunks:
+                    self._flush(run)
+                    report(n - 1)
+            report(n)
+
+        # articles cut off by an earlier, interrupted run and not in this run's input
+        for record in interrupted.values():
+            if record.id not in run.seen:
+                self._queue(run, record, "recovered")
+        self._flush(run)
+
+        if prune:
+            self._prune(paths, run)
+        report(len(files))
+        t = run.tally
+        return IngestReport(
+            files=len(files),
+            articles_seen=t["articles_seen"],
+            added=t["added"],
+            updated=t["updated"],
+            unchanged=t["unchanged"],
+            recovered=t["recovered"],
+            removed=t["removed"],
+            chunks_written=t["chunks_written"],
+            stories_linked=t["stories_linked"],
+            seconds=time.perf_counter() - started,
+            embed_seconds=run.embed_seconds,
+            problems=tuple(run.problems),
+        )
+
+    # --------------------------------------------------------------------------------------
+    def _consider(
+        self,
+        article: Article,
+        run: _Run,
+        known: dict[str, tuple[str, str]],
+        interrupted: dict[str, ArticleRecord],
+    ) -> None:
+        if article.id in run.seen:
+            problem = Problem(
+                article.path,
+                f"duplicate article id {article.id!r} (first seen at {run.seen[article.id]}); "
+                "skipped: give each article a unique id",
+                article.line,
+            )
+            run.problems.append(problem)
+            run.problem_paths.add(article.path)
+            return
+        run.seen[article.id] = article.where
+        run.tally["articles_seen"] += 1
+        digest = content_hash(article, self.chunk_config)
+        stored = known.get(article.id)
+        if stored == (digest, "done"):
+            run.tally["unchanged"] += 1
+            return
+        kind = "added" if stored is None else "updated"
+        if article.id in interrupted and interrupted[article.id].content_hash == digest:
+            kind = "recovered"
+        lang = article.lang or detect_language(f"{article.title}\n{article.text}")
+        record = ArticleRecord(
+            id=article.id,
+            content_hash=digest,
+            state="pending",
+            path=article.path,
+            line=article.line,
+            title=article.title,
+            lang=lang,
+            date=article.date,
+            url=article.url,
+            source=article.source,
+            text=article.text,
+            extra=dict(article.extra),
+        )
+        self._queue(run, record, kind)
+
+    def _queue(self, run: _Run, record: ArticleRecord, kind: str) -> None:
+        chunks = chunk_article(
+            record.id,
+            record.text,
+            title=record.title,
+            lang=record.lang,
+            count_tokens=self.embedder.count_tokens,
+            max_tokens=self.chunk_tokens,
+            overlap=self.chunk_overlap,
+        )
+        run.batch.append(_Prepared(replace(record, n_chunks=len(chunks)), chunks, kind))
+        run.batch_chunks += len(chunks)
+
+    def _flush(self, run: _Run) -> None:
+        if not run.batch:
+            return
+        batch, run.batch, run.batch_chunks = run.batch, [], 0
+        chunks = [c for p in batch for c in p.chunks]
+        t0 = time.perf_counter()
+        vectors = self.embedder.embed_documents([c.embed_text for c in chunks])
+        run.embed_seconds += time.perf_counter() - t0
+
+        manifest, store = self.index.manifest, self.index.store
+        ids = [p.record.id for p in batch]
+        manifest.put_pending(p.record for p in batch)
+        by_id = {p.record.id: p.record for p in batch}
+        store.replace_chunks(
+            ids,
+            [c.id for c in chunks],
+            vectors,
+            [c.text for c in chunks],
+            [_chunk_metadata(c, by_id[c.article_id]) for c in chunks],
+        )
+        linked = self._write_article_vectors(batch, vectors)
+        run.tally["stories_linked"] += self.linker.link(store, manifest, linked)
+        manifest.mark_done(ids)
+        for p in batch:
+            run.tally[p.kind] += 1
+        run.tally["chunks_written"] += len(chunks)
+
+    def _write_article_vectors(self, batch: list[_Prepared], vectors: np.ndarray) -> list[str]:
+        ids, rows, metas, start = [], [], [], 0
+        for p in batch:
+            n = len(p.chunks)
+            if n:
+                ids.append(p.record.id)
+                rows.append(
+                    article_vector(vectors[start : start + n], [len(c.text) for c in p.chunks])
+                )
+                metas.append(
+                    {"lang": p.record.lang, "date": p.record.date, "chars": len(p.record.text)}
+                )
+            start += n
+        empty = [p.record.id for p in batch if not p.chunks]
+        self.index.store.delete_article_vectors(empty)
+        if ids:
+            self.index.store.put_article_vectors(ids, np.stack(rows), metas)
+        return ids
+
+    def _prune(self, roots: Sequence[Path], run: _Run) -> None:
+        resolved = [r.resolve() for r in roots]
+        gone = []
+        for article_id, path in self.index.manifest.ids_with_paths():
+            if article_id in run.seen or path in run.problem_paths:
+                continue
+            p = Path(path)
+            if not p.exists() or any(p == r or r in p.parents for r in resolved):
+                gone.append(article_id)
+        self.delete(gone)
+        run.tally["removed"] += len(gone)
+
+    def delete(self, article_ids: Iterable[str]) -> None:
+        ids = list(article_ids)
+        if not ids:
+            return
+        manifest, store = self.index.manifest, self.index.store
+        stories = {i: r.story_id for i, r in manifest.get_many(ids).items()}
+        store.delete_chunks(ids)
+        store.delete_article_vectors(ids)
+        manifest.delete(ids)
+        relabel_after_delete(manifest, stories)
+
+
+def _chunk_metadata(chunk: Chunk, record: ArticleRecord) -> dict[str, str | int | None]:
+    return {
+        "article_id": record.id,
+        "n": chunk.n,
+        "start": chunk.start,
+        "end": chunk.end,
+        "lang": record.lang,
+        "title": record.title,
+        "date": record.date,
+        "date_num": date_number(record.date),
+        "source": record.source,
+        "url": record.url,
+    }
