@@ -50,3 +50,36 @@ def _isolated_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("NEWSRAG_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("NEWSRAG_MODELS_DIR", str(MODELS_DIR))
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny real sentence-transformers model (1 layer, 32-d, e5's tokenizer), built here.
+
+    Fast enough to embed thousands of chunks in seconds; its vectors mean little, so tests use
+    it for plumbing (CLI, counts, servers), never for retrieval quality.
+    """
+    import shutil
+
+    import torch
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    e5 = MODELS_DIR / "multilingual-e5-small"
+    if not (e5 / "tokenizer.json").exists():
+        pytest.fail(f"{e5} is not installed: run `make setup`")
+    folder = tmp_path_factory.mktemp("tiny-model")
+    hf = folder / "hf"
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=250037, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=514,
+    )  # fmt: skip
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(hf)
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(e5 / name, hf / name)
+    transformer = models.Transformer(str(hf), max_seq_length=256)
+    pooling = models.Pooling(transformer.get_embedding_dimension(), "mean")
+    out = folder / "st"
+    SentenceTransformer(modules=[transformer, pooling, models.Normalize()]).save(str(out))
+    return out
