@@ -10,48 +10,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from functools import lru_cache
-from typing import Any
 
+from rag.sentences import split_sentences
 from rag.types import Chunk, chunk_id
 
 CountTokens = Callable[[Sequence[str]], list[int]]
 
 # bump when the chunking changes, so every article is re-chunked on the next ingest
-CHUNKER_VERSION = 1
+CHUNKER_VERSION = 2
 
 _LINE = re.compile(r"[^\n]+")
-_SEGMENTER_LANGS = {"it", "en", "fr", "de", "es", "nl", "ru", "ar"}
 
 
-@lru_cache(maxsize=8)
-def _segmenter(lang: str) -> Any:
-    import pysbd
+def sentence_spans(text: str, lang: str = "en") -> list[tuple[int, int]]:
+    """Character spans of the sentences in ``text``; every line is at least one span.
 
-    return pysbd.Segmenter(language=lang if lang in _SEGMENTER_LANGS else "en", clean=False)
-
-
-def sentence_spans(text: str, lang: str) -> list[tuple[int, int]]:
-    """Character spans of the sentences in ``text``; every line is at least one span."""
+    ``lang`` is accepted for languages that may need their own rules later; the Italian and
+    English rules are the same (see ingest/sentences.py).
+    """
     spans: list[tuple[int, int]] = []
-    seg = _segmenter(lang)
     for line in _LINE.finditer(text):
-        block = line.group()
-        if not block.strip():
-            continue
-        cursor = 0
-        for sentence in seg.segment(block):
-            piece = sentence.strip()
-            if not piece:
-                continue
-            at = block.find(piece, cursor)
-            if at < 0:  # pysbd altered the text: fall back to the rest of the line
-                at = cursor
-                piece = block[cursor:].strip()
-                if not piece:
-                    break
-            spans.append((line.start() + at, line.start() + at + len(piece)))
-            cursor = at + len(piece)
+        spans.extend((line.start() + a, line.start() + b) for a, b in split_sentences(line.group()))
     return spans
 
 

@@ -17,7 +17,7 @@ MAX_BYTES = 1_000_000
 
 
 def _words(topic: str, n: int) -> str:
-    return " ".join(f"{topic} sentence {i} about the war in Syria and Iraq." for i in range(n))
+    return " ".join(f"Sentence {i} of {topic} about the war in Syria and Iraq." for i in range(n))
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest.language import LANGUAGES, UNDETERMINED, detect_language
+from rag.language import LANGUAGES, UNDETERMINED, detect_language
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,7 +82,7 @@ def test_title_and_teaser_of_the_italian_seed(seeds_dir):
 
 
 def test_detector_is_built_lazily_not_at_import():
-    code = "import sys, ingest.language; print('lingua' in sys.modules)"
+    code = "import sys, rag.language; print('lingua' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )

@@ -56,3 +56,33 @@ def _detector() -> Any:
                     .build()
                 )
     return _DETECTOR
+
+
+ANSWER_LANGUAGES: tuple[str, ...] = ("it", "en")
+_QUERY_DETECTOR: Any = None
+
+
+def detect_query_language(text: str, default: str = "en") -> str:
+    """The language to answer a question in: one of ``ANSWER_LANGUAGES``.
+
+    Questions are short and full of names ("Deir Ezzor?"), so they are judged between the
+    answer languages only, and ``default`` (the conversation's or the interface's language)
+    wins when the text does not lean either way.
+    """
+    global _QUERY_DETECTOR
+    if sum(ch.isalpha() for ch in text) < _MIN_LETTERS:
+        return default
+    if _QUERY_DETECTOR is None:
+        with _lock:
+            if _QUERY_DETECTOR is None:
+                from lingua import IsoCode639_1, LanguageDetectorBuilder
+
+                codes = [getattr(IsoCode639_1, c.upper()) for c in ANSWER_LANGUAGES]
+                _QUERY_DETECTOR = LanguageDetectorBuilder.from_iso_codes_639_1(*codes).build()
+    values = {
+        str(c.language.iso_code_639_1.name).lower(): c.value
+        for c in _QUERY_DETECTOR.compute_language_confidence_values(text)
+    }
+    best = max(values, key=values.__getitem__)
+    # a near tie is no evidence: names and numbers read alike in both languages
+    return best if values[best] >= 0.6 else default
