@@ -17,8 +17,8 @@ from datetime import date
 
 import numpy as np
 
-from rag.manifest import Manifest
-from rag.store import VectorStore
+from rag.manifest import ArticleRecord, Manifest
+from rag.store import Neighbour, VectorStore
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +46,49 @@ class StoryLinker:
     def link(self, store: VectorStore, manifest: Manifest, ids: Sequence[str]) -> int:
         """Find partners for freshly written articles; returns how many stories gained one."""
         vectors = store.article_vectors(ids)
+        records = manifest.get_many(ids)
+        nearest = self._nearest(store, records, vectors)
         linked: set[str] = set()
+        alone: list[str] = []
         for article_id in sorted(ids):
-            record = manifest.get(article_id)
+            record = records.get(article_id)
             if record is None or article_id not in vectors:
                 continue
             self._detach(manifest, article_id, record.story_id)
             me = {"date": record.date, "chars": len(record.text)}
             partner = self._partner(
-                store, manifest, article_id, record.lang, me, vectors[article_id]
+                store, manifest, article_id, record.lang, me, nearest.get(article_id, [])
             )
             if partner is None:
-                manifest.set_story([article_id], article_id)
+                alone.append(article_id)
                 continue
             story = manifest.get(partner)
             story_id = (story.story_id if story else None) or partner
             manifest.set_story([partner, article_id], story_id)
             linked.add(story_id)
+        # a story of their own; an article linked to one of them later in this loop was given
+        # that same id, so the write is always right
+        manifest.set_stories((a, a) for a in alone)
         return len(linked)
+
+    def _nearest(
+        self,
+        store: VectorStore,
+        records: dict[str, ArticleRecord],
+        vectors: dict[str, np.ndarray],
+    ) -> dict[str, list[Neighbour]]:
+        """Each article's nearest articles in other languages: one query per language."""
+        by_lang: dict[str, list[str]] = {}
+        for article_id, record in records.items():
+            if article_id in vectors:
+                by_lang.setdefault(record.lang, []).append(article_id)
+        out: dict[str, list[Neighbour]] = {}
+        for lang, ids in by_lang.items():
+            found = store.nearest_articles_many(
+                np.stack([vectors[i] for i in ids]), 3, where={"lang": {"$ne": lang}}
+            )
+            out.update(zip(ids, found, strict=True))
+        return out
 
     def _partner(
         self,
@@ -72,9 +97,9 @@ class StoryLinker:
         article_id: str,
         lang: str,
         me: dict,
-        vector: np.ndarray,
+        nearest: Sequence[Neighbour],
     ) -> str | None:
-        for cand in store.nearest_articles(vector, 3, where={"lang": {"$ne": lang}}):
+        for cand in nearest:
             if cand.score < self.threshold:
                 return None
             other_lang = str(cand.metadata.get("lang", ""))

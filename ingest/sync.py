@@ -22,11 +22,11 @@ import numpy as np
 
 from rag.embedding import Embedder
 from rag.index import ArchiveIndex
+from rag.language import detect_language
 from rag.manifest import ArticleRecord
 from rag.types import Article, Chunk, Problem, date_number
 
 from .chunking import CHUNKER_VERSION, chunk_article
-from .language import detect_language
 from .sources import discover, read_file
 from .stories import StoryLinker, article_vector, relabel_after_delete
 
@@ -187,6 +187,7 @@ class Ingestor:
 
         if prune:
             self._prune(paths, run)
+        self.index.lexical()  # brings the BM25 index up to date with what was written
         report(len(files))
         t = run.tally
         return IngestReport(
@@ -273,10 +274,14 @@ class Ingestor:
 
         manifest, store = self.index.manifest, self.index.store
         ids = [p.record.id for p in batch]
-        manifest.put_pending(p.record for p in batch)
+        manifest.put_pending(
+            (p.record for p in batch),
+            ((c.id, c.article_id, c.n, c.start, c.end) for c in chunks),
+        )
         by_id = {p.record.id: p.record for p in batch}
+        # brand-new articles have no old chunks to remove
         store.replace_chunks(
-            ids,
+            [p.record.id for p in batch if p.kind != "added"],
             [c.id for c in chunks],
             vectors,
             [c.text for c in chunks],

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from .config import Settings
 from .errors import IndexMismatchError, StoreError
+from .lexical import LexicalDoc, LexicalIndex
 from .manifest import Manifest
 from .store import VectorStore, open_client
+from .types import date_number
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,29 @@ class ArchiveIndex:
         self.index_dir = index_dir
         self.manifest = manifest
         self.store = store
+        self._lexical: LexicalIndex | None = None
+
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index; rebuilt from the manifest when missing or behind it."""
+        generation = self.manifest.generation()
+        if self._lexical is not None and self._lexical.generation == generation:
+            return self._lexical
+        found = LexicalIndex.load(self.index_dir)
+        if found is None or found.generation != generation:
+            found = LexicalIndex.build(
+                (
+                    (
+                        LexicalDoc(chunk_id, rec.id, rec.lang, date_number(rec.date) or 0,
+                                   rec.source or ""),
+                        text,
+                    )
+                    for chunk_id, rec, text in self.manifest.iter_chunk_texts()
+                ),
+                generation,
+            )  # fmt: skip
+            found.save(self.index_dir)
+        self._lexical = found
+        return found
 
     @classmethod
     def open(cls, settings: Settings, *, model_label: str, dim: int) -> ArchiveIndex:

@@ -6,7 +6,9 @@ the vector store, and becomes ``done`` after. A run that is killed in between le
 ``pending`` rows, which the next run rebuilds from the stored text, so the store ends with
 exactly one set of chunks per article: no duplicates, no orphans.
 
-It also keeps each article's full text, so a citation's character offsets always resolve.
+It also keeps each article's full text and its chunks' spans, so a citation's character
+offsets always resolve and the lexical index can be rebuilt without the vector store. A
+``generation`` counter moves whenever the set of done articles changes.
 """
 
 from __future__ import annotations
@@ -39,6 +41,14 @@ CREATE TABLE IF NOT EXISTS articles (
     story_id TEXT,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY,
+    article_id TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    start INTEGER NOT NULL,
+    "end" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE INDEX IF NOT EXISTS articles_path ON articles(path);
 CREATE INDEX IF NOT EXISTS articles_story ON articles(story_id);
 """
@@ -135,6 +145,23 @@ class Manifest:
     def ids_with_paths(self) -> Iterator[tuple[str, str]]:
         yield from ((r["id"], r["path"]) for r in self._db.execute("SELECT id, path FROM articles"))
 
+    def generation(self) -> int:
+        return int(self.get_meta("generation") or 0)
+
+    def chunk_spans(self, article_id: str) -> list[tuple[str, int, int]]:
+        rows = self._db.execute(
+            'SELECT id, start, "end" FROM chunks WHERE article_id = ? ORDER BY n', (article_id,)
+        )
+        return [(r["id"], r["start"], r["end"]) for r in rows]
+
+    def iter_chunk_texts(self) -> Iterator[tuple[str, ArticleRecord, str]]:
+        """``(chunk_id, article, span text)`` for every chunk of every done article."""
+        for record in self.iter_records():
+            if record.state != "done":
+                continue
+            for chunk_id, start, end in self.chunk_spans(record.id):
+                yield chunk_id, record, record.text[start:end]
+
     def story_members(self, story_id: str) -> list[str]:
         rows = self._db.execute(
             "SELECT id FROM articles WHERE story_id = ? ORDER BY id", (story_id,)
@@ -178,8 +205,17 @@ class Manifest:
         }
 
     # --- writes ---------------------------------------------------------------------------
-    def put_pending(self, records: Iterable[ArticleRecord]) -> None:
-        """Store new or changed articles as ``pending``, keeping an existing story link."""
+    def put_pending(
+        self,
+        records: Iterable[ArticleRecord],
+        chunks: Iterable[tuple[str, str, int, int, int]] = (),
+    ) -> None:
+        """Store new or changed articles as ``pending``, keeping an existing story link.
+
+        ``chunks`` are ``(chunk_id, article_id, n, start, end)``; they replace the articles'
+        previous chunk spans in the same transaction.
+        """
+        records = list(records)
         now = time.time()
         rows = [
             (
@@ -212,12 +248,23 @@ class Manifest:
                 " updated_at = excluded.updated_at",
                 rows,
             )
+            self._db.executemany(
+                "DELETE FROM chunks WHERE article_id = ?", [(r.id,) for r in records]
+            )
+            self._db.executemany(
+                'INSERT INTO chunks (id, article_id, n, start, "end") VALUES (?, ?, ?, ?, ?)',
+                list(chunks),
+            )
 
     def mark_done(self, article_ids: Iterable[str]) -> None:
         with self._transaction():
             self._db.executemany(
                 "UPDATE articles SET state = 'done' WHERE id = ?", [(i,) for i in article_ids]
             )
+            self._bump_generation()
+
+    def _bump_generation(self) -> None:
+        self.set_meta("generation", str(self.generation() + 1))
 
     def set_story(self, article_ids: Iterable[str], story_id: str) -> None:
         with self._transaction():
@@ -226,9 +273,19 @@ class Manifest:
                 [(story_id, i) for i in article_ids],
             )
 
-    def delete(self, article_ids: Iterable[str]) -> None:
+    def set_stories(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """``(article_id, story_id)`` pairs, in one transaction."""
         with self._transaction():
-            self._db.executemany("DELETE FROM articles WHERE id = ?", [(i,) for i in article_ids])
+            self._db.executemany(
+                "UPDATE articles SET story_id = ? WHERE id = ?", [(s, a) for a, s in pairs]
+            )
+
+    def delete(self, article_ids: Iterable[str]) -> None:
+        ids = [(i,) for i in article_ids]
+        with self._transaction():
+            self._db.executemany("DELETE FROM articles WHERE id = ?", ids)
+            self._db.executemany("DELETE FROM chunks WHERE article_id = ?", ids)
+            self._bump_generation()
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)

@@ -120,6 +120,19 @@ class VectorStore:
     ) -> list[Neighbour]:
         return self._query(self.chunks, vector, k, where)
 
+    def get_chunks(self, ids: Sequence[str], vector: np.ndarray) -> list[Neighbour]:
+        """Chunks by id, scored by cosine with ``vector`` (vectors are normalised)."""
+        if not ids:
+            return []
+        got = self.chunks.get(ids=list(ids), include=["embeddings", "documents", "metadatas"])
+        return _scored(got, vector)
+
+    def article_chunks(self, article_id: str, vector: np.ndarray) -> list[Neighbour]:
+        got = self.chunks.get(
+            where={"article_id": article_id}, include=["embeddings", "documents", "metadatas"]
+        )
+        return _scored(got, vector)
+
     # --- articles -------------------------------------------------------------------------
     def put_article_vectors(
         self, ids: Sequence[str], vectors: np.ndarray, metadatas: Sequence[Metadata]
@@ -150,6 +163,26 @@ class VectorStore:
     ) -> list[Neighbour]:
         return self._query(self.articles, vector, k, where)
 
+    def nearest_articles_many(
+        self, vectors: np.ndarray, k: int, where: Mapping[str, Any] | None = None
+    ) -> list[list[Neighbour]]:
+        """``nearest_articles`` for several vectors in one round trip."""
+        if not len(vectors):
+            return []
+        res = self.articles.query(
+            query_embeddings=np.asarray(vectors, dtype=np.float32), n_results=k,
+            where=dict(where) if where else None, include=["metadatas", "distances"],
+        )  # fmt: skip
+        return [
+            [
+                Neighbour(id=i, score=1.0 - float(d), document="", metadata=dict(m or {}))
+                for i, d, m in zip(ids, dists, metas, strict=True)
+            ]
+            for ids, dists, metas in zip(
+                res["ids"], res["distances"], res["metadatas"], strict=True
+            )
+        ]
+
     # --------------------------------------------------------------------------------------
     def _query(
         self, col: Any, vector: np.ndarray, k: int, where: Mapping[str, Any] | None
@@ -167,6 +200,16 @@ class VectorStore:
                 res["ids"][0], res["distances"][0], docs, res["metadatas"][0], strict=True
             )
         ]
+
+
+def _scored(got: Mapping[str, Any], vector: np.ndarray) -> list[Neighbour]:
+    if not got["ids"]:
+        return []
+    scores = np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, np.float32)
+    return [
+        Neighbour(id=i, score=float(s), document=d or "", metadata=dict(m or {}))
+        for i, s, d, m in zip(got["ids"], scores, got["documents"], got["metadatas"], strict=True)
+    ]
 
 
 def _clean(meta: Metadata) -> dict[str, str | int | float | bool]:
