@@ -6,11 +6,12 @@ command-line options override both. The descriptions feed ``--help`` and the REA
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -70,6 +71,93 @@ class Settings(BaseSettings):
         512, ge=1, description="Chunks embedded and written together (one crash-safe step)."
     )
     device: str = Field("cpu", description="Torch device for the embedding model.")
+
+    # --- answering ------------------------------------------------------------------------
+    llm: str | None = Field(
+        None,
+        description="LLM that writes answers: openai:MODEL@BASE_URL (any OpenAI-compatible "
+        "server), ollama:MODEL[@URL], or llamacpp:PATH.gguf. Unset: the extractive answerer.",
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="API key for an openai: LLM server (local servers need none)."
+    )
+    llm_max_tokens: int = Field(512, ge=16, description="Longest LLM answer, in tokens.")
+    llm_temperature: float = Field(0.1, ge=0, le=2, description="LLM sampling temperature.")
+    llm_timeout: float = Field(120.0, gt=0, description="Seconds to wait for the LLM server.")
+    reranker: str | None = Field(
+        None,
+        description="Optional cross-encoder reranker: a sentence-transformers CrossEncoder id "
+        "or folder. Unset: no reranking.",
+    )
+    refusal_threshold: float | None = Field(
+        None,
+        ge=-1,
+        le=1,
+        description="Below this similarity of the best passage the question is refused. "
+        "Unset: the model's calibrated value.",
+    )
+    answer_passages: int = Field(5, ge=1, le=20, description="Passages given to the answerer.")
+    retrieval_candidates: int = Field(
+        40, ge=5, description="Candidates taken from each retriever before fusion."
+    )
+    lexical_weight: float = Field(
+        0.05, ge=0, description="Weight of BM25 in the fusion (0 = dense only)."
+    )
+    history_turns: int = Field(
+        3, ge=0, le=20, description="Earlier question/answer pairs a follow-up may use."
+    )
+
+    # --- web chat, API and widget ---------------------------------------------------------
+    host: str = Field("127.0.0.1", description="Address `newsrag serve` listens on.")
+    port: int = Field(7860, ge=1, le=65535, description="Port `newsrag serve` listens on.")
+    public_url: str | None = Field(
+        None,
+        description="The server's address as intranet pages see it (e.g. https://news.intra); "
+        "used in widget.js. Unset: taken from each request.",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Intranet origins (scheme://host[:port]) that may embed the widget and call "
+        "the API from a browser: drives CORS and CSP frame-ancestors. Comma-separated or a JSON "
+        "list. Empty: only the server's own pages.",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="If set, API clients must send one of these as `Authorization: Bearer KEY` "
+        "or `X-API-Key` (the chat page and the widget of allowed origins need none).",
+    )
+    trusted_user_header: str | None = Field(
+        None,
+        description="Header with the user name set by the intranet's SSO reverse proxy "
+        "(e.g. X-Forwarded-User); recorded with feedback.",
+    )
+    rate_limit_per_minute: int = Field(
+        30, ge=0, description="Questions per minute per client (0 = no limit); over it: 429."
+    )
+    max_question_chars: int = Field(
+        1000, ge=10, description="Longest question accepted, in characters."
+    )
+    max_body_kb: int = Field(64, ge=1, description="Largest request body accepted, in KiB.")
+
+    @field_validator("allowed_origins", "api_keys", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            if v.strip().startswith("["):
+                return json.loads(v)
+            return [part.strip() for part in v.split(",") if part.strip()]
+        return v
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, v: list[str]) -> list[str]:
+        for origin in v:
+            if not origin.startswith(("http://", "https://")) or origin.rstrip("/").count("/") > 2:
+                raise ValueError(
+                    f"{origin!r} is not an origin: write scheme://host[:port], "
+                    "e.g. https://intranet.example.org"
+                )
+        return [o.rstrip("/") for o in v]
 
     @field_validator("chroma_url")
     @classmethod

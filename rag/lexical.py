@@ -131,8 +131,10 @@ class LexicalIndex:
 
     def top(self, scores: np.ndarray, mask: np.ndarray, k: int) -> list[LexicalHit]:
         masked = np.where(mask, scores, 0.0)
-        best = np.argpartition(-masked, min(k, len(masked) - 1))[:k] if len(masked) else []
-        ranked = sorted(best, key=lambda i: -masked[i])
+        if not len(masked):
+            return []
+        best = np.argpartition(-masked, min(k, len(masked) - 1))[:k]
+        ranked = sorted(best.tolist(), key=lambda i: -masked[i])
         return [LexicalHit(self.docs[i], float(masked[i])) for i in ranked if masked[i] > 0]
 
     def position(self, chunk_id: str) -> int | None:

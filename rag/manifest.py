@@ -138,6 +138,31 @@ class Manifest:
             out.update((r["id"], _record(r)) for r in rows)
         return out
 
+    def story_info(self, article_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """``{article_id: (story_id, lang)}``, without loading any text."""
+        out: dict[str, tuple[str, str]] = {}
+        for batch in _batches(list(article_ids), 500):
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"SELECT id, story_id, lang FROM articles WHERE id IN ({marks})", batch
+            )
+            out.update((r["id"], (r["story_id"] or r["id"], r["lang"])) for r in rows)
+        return out
+
+    def stories_members(self, story_ids: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+        """``{story_id: [(article_id, lang), …]}`` for done articles, in one query."""
+        out: dict[str, list[tuple[str, str]]] = {}
+        for batch in _batches(list(story_ids), 500):
+            marks = ",".join("?" * len(batch))
+            rows = self._db.execute(
+                f"SELECT id, story_id, lang FROM articles WHERE state = 'done' AND "
+                f"story_id IN ({marks}) ORDER BY id",
+                batch,
+            )
+            for r in rows:
+                out.setdefault(r["story_id"], []).append((r["id"], r["lang"]))
+        return out
+
     def pending(self) -> list[ArticleRecord]:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM articles WHERE state = 'pending'")
         return [_record(r) for r in rows]

@@ -60,6 +60,9 @@ class ModelSpec:
     # cosine above which two mutually nearest articles in different languages are one story;
     # calibrated per model with bench/stories.py (each model has its own cosine scale)
     story_threshold: float = 0.85
+    # best passage similarity under which a question is refused (calibrated per model with
+    # `newsrag eval` on answerable and unanswerable questions)
+    refusal_threshold: float = 0.80
 
 
 @dataclass(frozen=True)

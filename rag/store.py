@@ -127,11 +127,25 @@ class VectorStore:
         got = self.chunks.get(ids=list(ids), include=["embeddings", "documents", "metadatas"])
         return _scored(got, vector)
 
-    def article_chunks(self, article_id: str, vector: np.ndarray) -> list[Neighbour]:
+    def vectors(self, ids: Sequence[str]) -> np.ndarray:
+        got = self.chunks.get(ids=list(ids), include=["embeddings"])
+        order = {i: n for n, i in enumerate(got["ids"])}
+        return np.asarray([got["embeddings"][order[i]] for i in ids], dtype=np.float32)
+
+    def chunks_of_articles(
+        self, article_ids: Sequence[str], vector: np.ndarray
+    ) -> dict[str, list[Neighbour]]:
+        """Every chunk of the given articles, scored against ``vector``, in one round trip."""
+        if not article_ids:
+            return {}
         got = self.chunks.get(
-            where={"article_id": article_id}, include=["embeddings", "documents", "metadatas"]
+            where={"article_id": {"$in": list(article_ids)}},
+            include=["embeddings", "documents", "metadatas"],
         )
-        return _scored(got, vector)
+        out: dict[str, list[Neighbour]] = {}
+        for hit in _scored(got, vector):
+            out.setdefault(str(hit.metadata["article_id"]), []).append(hit)
+        return out
 
     # --- articles -------------------------------------------------------------------------
     def put_article_vectors(

@@ -75,3 +75,84 @@ def date_number(iso: str | None) -> int | None:
         return None
     d = date.fromisoformat(iso[:10])
     return d.year * 10000 + d.month * 100 + d.day
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a person can restrict a search to. Dates are ISO ``YYYY-MM-DD``, inclusive."""
+
+    lang: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    source: str | None = None
+
+    def is_empty(self) -> bool:
+        return not (self.lang or self.date_from or self.date_to or self.source)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk with everything a citation needs. Higher ``score`` is better."""
+
+    chunk_id: str
+    article_id: str
+    text: str
+    start: int
+    end: int
+    title: str
+    date: str | None
+    lang: str
+    source: str | None
+    url: str | None
+    story_id: str | None
+    score: float
+    dense: float | None = None
+    lexical: float | None = None
+    also_in: tuple[str, ...] = ()  # languages the same story is also available in
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One ``[n]`` of an answer: the passage it points to, quoted exactly.
+
+    ``quote`` is ``article text[start:end]``; ``highlight`` is the span (relative to the
+    quote) of the sentence that supports the claim, when one was identified.
+    """
+
+    n: int
+    article_id: str
+    chunk_id: str
+    title: str
+    date: str | None
+    url: str | None
+    lang: str
+    source: str | None
+    quote: str
+    start: int
+    end: int
+    highlight: tuple[int, int] | None = None
+    also_in: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The result of one question: what the CLI, the web chat and the API all render."""
+
+    question: str
+    query: str  # the standalone query actually searched (follow-ups are rewritten)
+    lang: str  # the language the answer is in
+    answer: str  # with [n] markers that match ``citations``
+    citations: tuple[Citation, ...]
+    mode: str  # "extractive", "llm:<model>", or "refusal"
+    refused: bool
+    passages: tuple[Passage, ...]  # what the answerer was given, in [n] order
+    filters: Filters = Filters()
+    timings: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Message:
+    """One line of a conversation's history."""
+
+    role: str  # "user" or "assistant"
+    content: str

@@ -1,0 +1,114 @@
+"""The extractive answerer: the sentences of the top passages that answer the question.
+
+Each sentence of the best passages is scored by its embedding's similarity to the question
+(multilingual, so an Italian question finds an English sentence), plus a little for sharing
+the question's words and for coming from a higher-ranked passage. The best few, each followed
+by its [n], in reading order, make the answer; a last line gives the articles' dates. Nothing
+is paraphrased, so nothing can be invented; what it cannot do is translate a quotation, so a
+quotation in another language than the question's is introduced as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..embedding import Embedder
+from ..lexical import tokenize
+from ..types import Message, Passage
+from .citations import sentence_spans
+from .messages import format_date, language_name, text
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    passage: int  # 0-based index into the passages
+    start: int
+    end: int
+    text: str
+
+
+class ExtractiveAnswerer:
+    name = "extractive"
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        *,
+        max_sentences: int = 3,
+        max_per_passage: int = 2,
+        max_passages: int = 5,
+        margin: float = 0.03,
+        lexical_weight: float = 0.1,
+        rank_weight: float = 0.02,
+    ) -> None:
+        if max_sentences < 1 or max_passages < 1:
+            raise ValueError("max_sentences and max_passages must be at least 1")
+        self.embedder = embedder
+        self.max_sentences = max_sentences
+        self.max_per_passage = max_per_passage
+        self.max_passages = max_passages
+        self.margin = margin
+        self.lexical_weight = lexical_weight
+        self.rank_weight = rank_weight
+
+    def select(self, question: str, lang: str, passages: Sequence[Passage]) -> list[_Sentence]:
+        top = list(passages[: self.max_passages])
+        sentences = [
+            _Sentence(i, a, b, p.text[a:b])
+            for i, p in enumerate(top)
+            for a, b in sentence_spans(p.text)
+            if len(p.text[a:b].split()) >= 4
+        ]
+        if not sentences:
+            return []
+        q = self.embedder.embed_queries([question])[0]
+        vectors = self.embedder.embed_documents([s.text for s in sentences])
+        dense = vectors @ q
+        q_tokens = set(tokenize(question, lang))
+        scores = []
+        for s, d in zip(sentences, dense, strict=True):
+            toks = set(tokenize(s.text, top[s.passage].lang))
+            lexical = len(q_tokens & toks) / len(q_tokens) if q_tokens else 0.0
+            prior = (len(top) - s.passage) / len(top)
+            scores.append(float(d) + self.lexical_weight * lexical + self.rank_weight * prior)
+
+        order = np.argsort(scores)[::-1]
+        best = scores[order[0]]
+        chosen: list[int] = []
+        per_passage: dict[int, int] = {}
+        for i in order:
+            if len(chosen) >= self.max_sentences or scores[i] < best - self.margin:
+                break
+            s = sentences[i]
+            if per_passage.get(s.passage, 0) >= self.max_per_passage:
+                continue
+            if any(float(vectors[i] @ vectors[j]) > 0.97 for j in chosen):
+                continue  # the same sentence again (a story told twice)
+            chosen.append(int(i))
+            per_passage[s.passage] = per_passage.get(s.passage, 0) + 1
+        return sorted((sentences[i] for i in chosen), key=lambda s: (s.passage, s.start))
+
+    def stream(
+        self,
+        question: str,
+        lang: str,
+        passages: Sequence[Passage],
+        history: Sequence[Message] = (),
+    ) -> Iterator[str]:
+        picked = self.select(question, lang, passages)
+        if not picked:
+            return
+        foreign = sorted({passages[s.passage].lang for s in picked} - {lang})
+        if foreign:
+            names = ", ".join(language_name(lang, f) for f in foreign)
+            yield text(lang, "quoted_in").format(langs=names) + " "
+        for s in picked:
+            body = s.text.rstrip()
+            end = len(body.rstrip(".!?…"))  # the marker goes before the final punctuation
+            yield f"{body[:end]} [{s.passage + 1}]{body[end:]} "
+        cited = sorted({s.passage for s in picked})
+        dates = ", ".join(f"[{i + 1}] {format_date(passages[i].date, lang)}" for i in cited)
+        yield f"\n\n{text(lang, 'sources')}: {dates}."

@@ -1,0 +1,55 @@
+"""The few fixed sentences newsrag writes itself, in the languages it answers in."""
+
+from __future__ import annotations
+
+MONTHS = {
+    "it": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+           "settembre", "ottobre", "novembre", "dicembre"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"],
+}  # fmt: skip
+
+TEXT = {
+    "it": {
+        "refusal": "Non ho trovato nell'archivio articoli che rispondano a questa domanda.",
+        "refusal_filtered": "Nessun articolo che rispetti i filtri scelti risponde a questa "
+        "domanda.",
+        "closest": "Gli articoli più vicini sono:",
+        "sources": "Fonti",
+        "undated": "senza data",
+        "quoted_in": "Citazioni in {langs}:",
+        "lang_names": {"it": "italiano", "en": "inglese", "fr": "francese", "de": "tedesco",
+                       "es": "spagnolo", "ar": "arabo"},
+    },
+    "en": {
+        "refusal": "I found no article in the archive that answers this question.",
+        "refusal_filtered": "No article matching the chosen filters answers this question.",
+        "closest": "The closest articles are:",
+        "sources": "Sources",
+        "undated": "undated",
+        "quoted_in": "Quoted in {langs}:",
+        "lang_names": {"it": "Italian", "en": "English", "fr": "French", "de": "German",
+                       "es": "Spanish", "ar": "Arabic"},
+    },
+}  # fmt: skip
+
+
+def text(lang: str, key: str) -> str:
+    table = TEXT.get(lang, TEXT["en"])
+    value = table[key]
+    assert isinstance(value, str)
+    return value
+
+
+def language_name(lang: str, of: str) -> str:
+    names = TEXT.get(lang, TEXT["en"])["lang_names"]
+    assert isinstance(names, dict)
+    return str(names.get(of, of))
+
+
+def format_date(iso: str | None, lang: str) -> str:
+    if not iso:
+        return text(lang, "undated")
+    year, month, day = int(iso[:4]), int(iso[5:7]), int(iso[8:10])
+    month_name = MONTHS.get(lang, MONTHS["en"])[month - 1]
+    return f"{day} {month_name} {year}"

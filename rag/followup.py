@@ -1,0 +1,89 @@
+"""Turning a follow-up into a question that stands on its own, without an LLM.
+
+"where is Isis still active in Syria?" then "and in Iraq?" → "where is Isis still active in
+Iraq?": a follow-up that starts with "and"/"e"/"what about"/"e invece" and names a place with a
+preposition replaces the previous question's phrase with the same preposition. Any other short
+follow-up, or one that points back ("when did it happen?", "e quando è successo?", "chi
+sono?"), carries the previous question's words along. A follow-up that is a full question of
+its own is left alone. With an LLM configured, the LLM rewrites instead (rag/answer/llm.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from .types import Message
+
+_LEAD = re.compile(
+    r"^\s*(?:and|also|what about|how about|e|ed|e invece|invece|e per|e riguardo a|"
+    r"e per quanto riguarda|e che dire di|anche)\b[\s,]*(?P<rest>.*?)\s*\??\s*$",
+    re.IGNORECASE,
+)
+_PREPOSITIONS = (
+    "in", "at", "on", "near", "around", "for", "from", "to", "nel", "nella", "nei", "negli",
+    "nelle", "nell'", "in", "a", "ad", "al", "alla", "per", "su", "sul", "sulla", "verso",
+    "vicino a", "intorno a", "dal", "dalla", "da", "of", "di", "del", "della", "dello",
+    "dei", "degli", "delle",
+)  # fmt: skip
+_POINTERS = re.compile(
+    r"\b(it|its|they|them|their|this|that|these|those|there|he|she|him|her|lì|là|ci|"
+    r"questo|questa|questi|queste|quello|quella|quelli|ciò|esso|essa|loro|lui|lei|suo|sua|"
+    r"suoi|sue)\b",
+    re.IGNORECASE,
+)
+SHORT = 3  # words: shorter follow-ups cannot stand alone ("chi sono?", "and why?")
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w'’]+", text)
+
+
+def previous_question(history: Sequence[Message]) -> str | None:
+    for message in reversed(history):
+        if message.role == "user" and message.content.strip():
+            return message.content.strip()
+    return None
+
+
+def standalone_question(question: str, history: Sequence[Message]) -> str:
+    previous = previous_question(history)
+    if not previous:
+        return question
+    lead = _LEAD.match(question)
+    if lead and lead.group("rest"):
+        rest = lead.group("rest")
+        replaced = _replace_phrase(previous, rest)
+        if replaced:
+            return replaced
+    if lead or len(_words(question)) <= SHORT or _POINTERS.search(question):
+        return f"{question.strip()} {previous}"
+    return question
+
+
+def _replace_phrase(previous: str, rest: str) -> str | None:
+    """ "in Iraq" + "where is Isis still active in Syria?" → "where is Isis … in Iraq?".
+
+    The previous question's last "<preposition> <Capitalised words>" is replaced; one with the
+    same preposition is preferred. A bare name ("and Iraq?") replaces the last such place too.
+    """
+    m = re.match(r"(?P<prep>[\w']+)\s+(?P<what>.+)", rest)
+    if m and m.group("prep").lower() in _PREPOSITIONS:
+        prep, what = m.group("prep"), m.group("what").strip(" ?")
+        candidates = [prep, *_PREPOSITIONS]
+    elif re.fullmatch(r"[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*", rest.strip(" ?")):
+        prep, what = None, rest.strip(" ?")
+        candidates = list(_PREPOSITIONS)
+    else:
+        return None
+    for candidate in candidates:
+        # the preposition in any case, the place capitalised: "in Syria", "nella Siria"
+        pattern = re.compile(
+            rf"\b(?i:{re.escape(candidate)})\s+(?:(?i:the|il|la)\s+|l'\s*)?"
+            r"[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*"
+        )
+        matches = list(pattern.finditer(previous))
+        if matches:
+            last = matches[-1]
+            return previous[: last.start()] + f"{prep or candidate} {what}" + previous[last.end() :]
+    return None

@@ -1,0 +1,261 @@
+"""Hybrid, cross-lingual retrieval: dense (Chroma) + BM25, fused, one result per story.
+
+1. Candidates: the nearest chunks by vector, with and without the language filter, and the
+   best BM25 chunks. Every candidate then gets BOTH scores exactly (the cosine from its stored
+   vector, the BM25 score from the full score vector), so fusion never guesses a missing one.
+2. Fusion (measured in bench/retrieval.py, see README): ``cosine + w * bm25 / max_bm25``.
+   BM25 only adds evidence, scaled to the query's best lexical match, so a passage in the
+   other language (no lexical overlap) is never pushed out by a weak same-language one, as
+   plain reciprocal rank fusion does.
+3. Questions about the present ("still", "ancora", "latest") add a small recency bonus.
+4. One result per article (its best chunk) and per story: a story found in any language is
+   shown in the wanted language when it exists there (the question's, or the filter's), and
+   says which other languages it is also in.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Any, Literal
+
+import numpy as np
+
+from .embedding import Embedder
+from .index import ArchiveIndex
+from .manifest import ArticleRecord
+from .store import Neighbour
+from .types import Filters, Passage, date_number
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    candidates: int = 40
+    fusion: Literal["weighted", "rrf", "dense", "lexical"] = "weighted"
+    lexical_weight: float = 0.05
+    rrf_k: int = 60
+    expand_stories: bool = True
+    recency_weight: float = 0.15
+    recency_half_life_days: float = 365.0
+    recency_window: float = 0.10  # only candidates this close to the best get the bonus
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError("candidates must be at least 1")
+        if self.lexical_weight < 0:
+            raise ValueError("lexical_weight must not be negative")
+
+
+@dataclass
+class _Candidate:
+    chunk_id: str
+    article_id: str
+    dense: float
+    lexical: float
+    text: str = ""
+    meta: dict[str, Any] | None = None
+    score: float = 0.0
+
+
+def chroma_where(filters: Filters, *, with_lang: bool = True) -> dict[str, Any] | None:
+    clauses: list[dict[str, Any]] = []
+    if with_lang and filters.lang:
+        clauses.append({"lang": filters.lang})
+    if filters.source:
+        clauses.append({"source": filters.source})
+    if filters.date_from:
+        clauses.append({"date_num": {"$gte": date_number(filters.date_from)}})
+    if filters.date_to:
+        clauses.append({"date_num": {"$lte": date_number(filters.date_to)}})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+class Retriever:
+    def __init__(
+        self, index: ArchiveIndex, embedder: Embedder, config: RetrievalConfig | None = None
+    ) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.config = config or RetrievalConfig()
+
+    def search(
+        self,
+        query: str,
+        *,
+        lang: str,
+        k: int = 10,
+        filters: Filters | None = None,
+        recency: bool = False,
+        query_vector: np.ndarray | None = None,
+    ) -> list[Passage]:
+        """The ``k`` best passages for ``query`` (written in ``lang``), one per story."""
+        if k < 1:
+            raise ValueError("k must be at least 1")
+        cfg = self.config
+        filters = filters or Filters()
+        qvec = query_vector if query_vector is not None else self.embedder.embed_queries([query])[0]
+        want_lang = filters.lang or lang
+        expand = cfg.expand_stories or not filters.lang
+
+        candidates = self._candidates(query, lang, qvec, filters, expand)
+        if not candidates:
+            return []
+        self._fuse(candidates, recency)
+        best_per_article: dict[str, _Candidate] = {}
+        for c in sorted(candidates, key=lambda c: -c.score):
+            best_per_article.setdefault(c.article_id, c)
+        return self._one_per_story(best_per_article, want_lang, filters, qvec, k)
+
+    # --- candidates ----------------------------------------------------------------------
+    def _candidates(
+        self, query: str, lang: str, qvec: np.ndarray, filters: Filters, expand: bool
+    ) -> list[_Candidate]:
+        n = self.config.candidates
+        store = self.index.store
+        found: dict[str, Neighbour] = {}
+        if self.config.fusion != "lexical":
+            searches = [chroma_where(filters)]
+            if expand and filters.lang:  # the story may be found through another language
+                searches.append(chroma_where(filters, with_lang=False))
+            for where in searches:
+                for hit in store.query_chunks(qvec, n, where):
+                    found.setdefault(hit.id, hit)
+
+        lexical = self.index.lexical()
+        lex_scores = lexical.scores(query, lang)
+        if self.config.fusion != "dense" and len(lex_scores):
+            langs = None if expand or not filters.lang else [filters.lang]
+            mask = lexical.mask(
+                langs=langs, date_from=date_number(filters.date_from),
+                date_to=date_number(filters.date_to), source=filters.source,
+            )  # fmt: skip
+            missing = [h.doc.chunk_id for h in lexical.top(lex_scores, mask, n)]
+            missing = [cid for cid in missing if cid not in found]
+            for hit in store.get_chunks(missing, qvec):
+                found[hit.id] = hit
+
+        out = []
+        for hit in found.values():
+            pos = lexical.position(hit.id)
+            lex = float(lex_scores[pos]) if pos is not None and len(lex_scores) else 0.0
+            out.append(
+                _Candidate(hit.id, str(hit.metadata["article_id"]), hit.score, lex,
+                           hit.document, hit.metadata)
+            )  # fmt: skip
+        return out
+
+    def _fuse(self, candidates: list[_Candidate], recency: bool) -> None:
+        cfg = self.config
+        if cfg.fusion == "rrf":
+            by_dense = sorted(candidates, key=lambda c: -c.dense)
+            by_lex = sorted(candidates, key=lambda c: -c.lexical)
+            rank_d = {c.chunk_id: i for i, c in enumerate(by_dense)}
+            rank_l = {c.chunk_id: i for i, c in enumerate(by_lex) if c.lexical > 0}
+            for c in candidates:
+                c.score = 1 / (cfg.rrf_k + rank_d[c.chunk_id] + 1)
+                if c.chunk_id in rank_l:
+                    c.score += 1 / (cfg.rrf_k + rank_l[c.chunk_id] + 1)
+        else:
+            top_lex = max((c.lexical for c in candidates), default=0.0) or 1.0
+            for c in candidates:
+                if cfg.fusion == "dense":
+                    c.score = c.dense
+                elif cfg.fusion == "lexical":
+                    c.score = c.lexical / top_lex
+                else:
+                    c.score = c.dense + cfg.lexical_weight * c.lexical / top_lex
+        if recency:
+            # among the candidates about as relevant as the best, newer ones win: a bonus that
+            # halves every half-life before the newest of them; undated articles get none. The
+            # window keeps a recent but unrelated article from being pulled up.
+            best = max(c.score for c in candidates)
+            close = [c for c in candidates if c.score >= best - cfg.recency_window]
+            days = {c.chunk_id: _days(c.meta) for c in close}
+            newest = max((d for d in days.values() if d is not None), default=None)
+            if newest is not None:
+                decay = math.log(2) / cfg.recency_half_life_days
+                for c in close:
+                    d = days[c.chunk_id]
+                    if d is not None:
+                        c.score += cfg.recency_weight * math.exp(-(newest - d) * decay)
+
+    # --- stories -------------------------------------------------------------------------
+    def _one_per_story(
+        self,
+        best: dict[str, _Candidate],
+        want_lang: str,
+        filters: Filters,
+        qvec: np.ndarray,
+        k: int,
+    ) -> list[Passage]:
+        """The k best stories, each shown through its member in ``want_lang`` when it has one."""
+        manifest = self.index.manifest
+        info = manifest.story_info(list(best))
+        groups: dict[str, list[_Candidate]] = {}
+        for c in best.values():
+            story = info.get(c.article_id, (c.article_id, ""))[0]
+            groups.setdefault(story, []).append(c)
+        ranked = sorted(groups.items(), key=lambda kv: -max(c.score for c in kv[1]))
+        members = manifest.stories_members([story for story, _ in ranked])
+
+        chosen: list[tuple[_Candidate, float, set[str]]] = []
+        fetch: dict[str, int] = {}  # sibling article to fetch -> position in chosen
+        for story, cands in ranked:
+            if len(chosen) >= k:
+                break
+            top = max(cands, key=lambda c: c.score)
+            langs = {lang for _, lang in members.get(story, [])} or {info[top.article_id][1]}
+            here = [c for c in cands if info.get(c.article_id, ("", ""))[1] == want_lang]
+            if here:
+                pick = max(here, key=lambda c: c.score)
+            else:
+                sibling = next((a for a, lang in members.get(story, []) if lang == want_lang), None)
+                if sibling is None and filters.lang and info[top.article_id][1] != filters.lang:
+                    continue  # found only through a version the filter excludes
+                pick = top
+                if sibling is not None:
+                    fetch[sibling] = len(chosen)
+            chosen.append((pick, top.score, langs))
+
+        for article_id, hits in self.index.store.chunks_of_articles(list(fetch), qvec).items():
+            h = max(hits, key=lambda n: n.score)
+            _, story_score, langs = chosen[fetch[article_id]]
+            found = _Candidate(h.id, article_id, h.score, 0.0, h.document, h.metadata, h.score)
+            chosen[fetch[article_id]] = (found, story_score, langs)
+
+        records = manifest.get_many([c.article_id for c, _, _ in chosen])
+        return [
+            _passage(
+                c, records[c.article_id], max(score, c.score), langs - {records[c.article_id].lang}
+            )
+            for c, score, langs in chosen
+            if c.article_id in records
+        ]
+
+
+def _days(meta: dict[str, Any] | None) -> float | None:
+    num = (meta or {}).get("date_num")
+    if not num:
+        return None
+    return float(date(num // 10000, num // 100 % 100, num % 100).toordinal())
+
+
+def _passage(c: _Candidate, rec: ArticleRecord, score: float, also: set[str]) -> Passage:
+    meta = c.meta or {}
+    start, end = int(meta.get("start", 0)), int(meta.get("end", len(c.text)))
+    return Passage(
+        chunk_id=c.chunk_id, article_id=rec.id, text=rec.text[start:end], start=start, end=end,
+        title=rec.title, date=rec.date, lang=rec.lang, source=rec.source, url=rec.url,
+        story_id=rec.story_id, score=score, dense=c.dense, lexical=c.lexical,
+        also_in=tuple(sorted(also)),
+    )  # fmt: skip
+
+
+def rescore(passages: Sequence[Passage], scores: Sequence[float]) -> list[Passage]:
+    """Passages re-ordered by new scores (used by the reranker)."""
+    pairs = sorted(zip(passages, scores, strict=True), key=lambda p: -p[1])
+    return [replace(p, score=float(s)) for p, s in pairs]

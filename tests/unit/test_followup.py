@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.followup import standalone_question
+from rag.types import Message
+
+ISIS = [Message("user", "where is Isis still active in Syria?"), Message("assistant", "…")]
+JNIM = [Message("user", "chi ha attaccato la base di Acharan?"), Message("assistant", "…")]
+
+
+@pytest.mark.parametrize(
+    ("history", "question", "expected"),
+    [
+        (ISIS, "and in Iraq?", "where is Isis still active in Iraq?"),
+        (ISIS, "what about in Iraq?", "where is Isis still active in Iraq?"),
+        (ISIS, "and Iraq?", "where is Isis still active in Iraq?"),
+        (ISIS, "when did it happen?", "when did it happen? where is Isis still active in Syria?"),
+        (ISIS, "why?", "why? where is Isis still active in Syria?"),
+        (ISIS, "Who attacked the base in Mali?", "Who attacked the base in Mali?"),
+        (JNIM, "e quando è successo?", "e quando è successo? chi ha attaccato la base di Acharan?"),
+        (JNIM, "e a Timbuctù?", "chi ha attaccato la base a Timbuctù?"),
+        (JNIM, "e nel Mali?", "chi ha attaccato la base nel Mali?"),
+        (JNIM, "Cosa succede in Libia?", "Cosa succede in Libia?"),
+        ([], "and in Iraq?", "and in Iraq?"),
+    ],
+)
+def test_follow_ups_become_standalone(history, question, expected):
+    assert standalone_question(question, history) == expected
