@@ -112,8 +112,9 @@ class Settings(BaseSettings):
     port: int = Field(7860, ge=1, le=65535, description="Port `newsrag serve` listens on.")
     public_url: str | None = Field(
         None,
-        description="The server's address as intranet pages see it (e.g. https://news.intra); "
-        "used in widget.js. Unset: taken from each request.",
+        description="The server's address as intranet pages see it (e.g. https://news.intra): "
+        "its own origin for the API checks, absolute links in /v1 answers, the URL `serve` "
+        "prints. Unset: taken from each request.",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -88,6 +90,8 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"The model {resolved.name_or_path!r} does not report a dimension.")
         self.dim = int(dim)
         self.max_tokens = int(model.max_seq_length or 512)
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
         if not texts:
@@ -106,7 +110,21 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, query=False)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, query=True)
+        if len(texts) != 1:
+            return self._encode(texts, query=True)
+        # one question is embedded by the retriever and again by the answerer: remember it
+        with self._lock:
+            hit = self._queries.get(texts[0])
+            if hit is not None:
+                self._queries.move_to_end(texts[0])
+                return hit
+        vectors = self._encode(texts, query=True)
+        vectors.setflags(write=False)
+        with self._lock:
+            self._queries[texts[0]] = vectors
+            while len(self._queries) > 256:
+                self._queries.popitem(last=False)
+        return vectors
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:

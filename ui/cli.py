@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -17,12 +17,15 @@ from rag.errors import ConfigError, NewsragError
 app = typer.Typer(
     name="newsrag",
     help="A cross-lingual chat assistant over a news archive.",
+    rich_markup_mode=None,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
 models_app = typer.Typer(help="List and install embedding models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+feedback_app = typer.Typer(help="The ratings people gave to answers.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
 
 IndexOpt = Annotated[
     Path | None,
@@ -115,6 +118,153 @@ def stats(
         render_stats(_console(), data)
 
 
+# --- search, ask, chat ----------------------------------------------------------------------
+LangOpt = Annotated[
+    str | None, typer.Option("--lang", help="Only articles in this language (it, en…).")
+]
+FromOpt = Annotated[
+    str | None, typer.Option("--date-from", help="Only articles from this date (YYYY-MM-DD).")
+]
+ToOpt = Annotated[
+    str | None, typer.Option("--date-to", help="Only articles up to this date (YYYY-MM-DD).")
+]
+SourceOpt = Annotated[str | None, typer.Option("--source", help="Only articles from this source.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")]
+
+
+def filters(
+    lang: str | None, date_from: str | None, date_to: str | None, source: str | None
+) -> Any:
+    from datetime import date
+
+    from rag.errors import InputError
+    from rag.types import Filters
+
+    for name, value in (("--date-from", date_from), ("--date-to", date_to)):
+        if value:
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise InputError(f"{name} {value!r} is not a date: use YYYY-MM-DD.") from None
+    return Filters(lang=lang, date_from=date_from, date_to=date_to, source=source)
+
+
+def _engine(index: Path | None, model: str | None) -> Any:
+    from ui.compose import engine_parts
+
+    return engine_parts(settings(index_dir=index, embedding_model=model))
+
+
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in any language.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="How many results.")] = 10,
+    lang: LangOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    source: SourceOpt = None,
+    as_json: JsonOpt = False,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Ranked passages for a query (hybrid, cross-lingual, one per story)."""
+    from ui.render import passages_to_json, print_passages
+
+    f = filters(lang, date_from, date_to, source)
+    parts = _engine(index, model)
+    try:
+        hits = parts.engine.search(query, k=k, filters=f)
+    finally:
+        parts.close()
+    if as_json:
+        sys.stdout.write(
+            json.dumps(
+                {"query": query, "results": passages_to_json(hits)}, ensure_ascii=False, indent=2
+            )
+            + "\n"
+        )
+    else:
+        print_passages(_console(), hits)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question, in Italian or English.")],
+    lang: LangOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    source: SourceOpt = None,
+    as_json: JsonOpt = False,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Answer a question from the archive, citing the passages used."""
+    from rag.chat import Done, Token
+    from ui.render import print_turn_footer, to_dict
+
+    f = filters(lang, date_from, date_to, source)
+    parts = _engine(index, model)
+    console = _console()
+    try:
+        for event in parts.engine.ask_stream(question, filters=f):
+            if isinstance(event, Token) and not as_json:
+                console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
+            elif isinstance(event, Done):
+                turn = event.turn
+    finally:
+        parts.close()
+    if as_json:
+        sys.stdout.write(json.dumps(to_dict(turn), ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_turn_footer(console, turn)
+
+
+@app.command()
+def chat(
+    lang: LangOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    source: SourceOpt = None,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """A conversation in the terminal: follow-ups keep the context. /new starts over."""
+    from ui.terminal_chat import run_chat
+
+    f = filters(lang, date_from, date_to, source)
+    parts = _engine(index, model)
+    try:
+        run_chat(parts.engine, f, _console())
+    finally:
+        parts.close()
+
+
+# --- eval -----------------------------------------------------------------------------------
+@app.command("eval")
+def eval_command(
+    questions: Annotated[Path, typer.Option("--questions", help="JSONL file of questions.")],
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="Results per search.")] = 10,
+    retrieval_only: Annotated[
+        bool, typer.Option("--retrieval-only", help="Skip answering (fast).")
+    ] = False,
+    as_json: JsonOpt = False,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+) -> None:
+    """Retrieval and answer quality on a questions file (see the README for its format)."""
+    from ui.eval_view import print_eval, run_eval
+
+    parts = _engine(index, model)
+    try:
+        result = run_eval(parts, questions, k=k, retrieval_only=retrieval_only, quiet=as_json)
+    finally:
+        parts.close()
+    if as_json:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_eval(_console(), result)
+
+
 # --- models ---------------------------------------------------------------------------------
 @models_app.command("list")
 def models_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -160,6 +310,62 @@ def models_install(
     _console().print(f"{name} installed in {path}")
 
 
+# --- serve, feedback -------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to listen on (env NEWSRAG_HOST).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to listen on (env NEWSRAG_PORT).")
+    ] = None,
+    index: IndexOpt = None,
+) -> None:
+    """The web chat, the HTTP API and the widget, until Ctrl+C."""
+    from ui.server import bind
+    from ui.server import serve as run_server
+
+    cfg = settings(index_dir=index, host=host, port=port)
+    bind(cfg.host, cfg.port).close()  # a taken port is one clear line, before models load
+    shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
+    url = cfg.public_url or f"http://{shown}:{cfg.port}"
+    _console(stderr=True).print(
+        f"newsrag: web chat on {url}/ (API docs at {url}/docs, index {cfg.index_dir})",
+        soft_wrap=True,
+    )
+    run_server(cfg, log_level=os.environ.get("NEWSRAG_LOG_LEVEL", "info").lower())
+
+
+@feedback_app.command("export")
+def feedback_export(
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    out: Annotated[
+        Path | None, typer.Option("--out", help="File to write (default: standard output).")
+    ] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Every thumbs up/down given in the web chat or the API, as CSV or JSONL."""
+    from ui.feedback import FeedbackStore
+
+    if fmt not in ("csv", "jsonl"):
+        raise ConfigError(f"--format {fmt!r} is not known: use csv or jsonl.")
+    kind: Literal["csv", "jsonl"] = "csv" if fmt == "csv" else "jsonl"
+    cfg = settings(index_dir=index)
+    store = FeedbackStore.for_index(cfg.index_dir)
+    if store.count() == 0:
+        _console(stderr=True).print(
+            f"No feedback yet in {store.path}: ratings appear there when people rate answers "
+            "in the web chat (newsrag serve)."
+        )
+        return
+    if out is None:
+        store.export(kind, sys.stdout)
+        return
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        written = store.export(kind, handle)
+    _console(stderr=True).print(f"{written} ratings written to {out}")
+
+
 # --- entry point ----------------------------------------------------------------------------
 def _quiet_phone_home() -> None:
     """No telemetry, ever (see ENVIRONMENT.md): set before the libraries are imported."""
@@ -167,6 +373,9 @@ def _quiet_phone_home() -> None:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # torch's OpenMP threads otherwise spin while waiting: with other busy processes (or
+    # several questions at once) a 20 ms query embedding took over a second; passive: 65 ms
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def main() -> None:

@@ -6,9 +6,14 @@ from dataclasses import dataclass
 
 from ingest.stories import StoryLinker
 from ingest.sync import Ingestor
+from rag.answer import Answerer
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.chat import Engine, Rewriter
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
-from rag.index import ArchiveIndex, delete_index
+from rag.errors import StoreError
+from rag.index import ArchiveIndex, delete_index, read_info
+from rag.retrieval import RetrievalConfig, Retriever
 
 
 @dataclass
@@ -44,3 +49,82 @@ def ingest_parts(settings: Settings, *, rebuild: bool = False) -> IngestParts:
         linker=StoryLinker(threshold=story_threshold(settings, embedder)),
     )
     return IngestParts(embedder, index, ingestor)
+
+
+@dataclass
+class EngineParts:
+    engine: Engine
+    index: ArchiveIndex
+    embedder: SentenceTransformerEmbedder
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def open_index_for_queries(settings: Settings, embedder: Embedder) -> ArchiveIndex:
+    info = read_info(settings)
+    if info.embedding_model is None:
+        raise StoreError(
+            f"No index at {settings.index_dir}: run `newsrag ingest --index "
+            f"{settings.index_dir} PATH...` first (or `make demo` for the sample archive)."
+        )
+    return ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
+
+
+def refusal_threshold(settings: Settings, embedder: SentenceTransformerEmbedder) -> float:
+    if settings.refusal_threshold is not None:
+        return settings.refusal_threshold
+    return embedder.spec.refusal_threshold if embedder.spec else 0.80
+
+
+def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
+    """Everything `ask`, `chat`, the web chat and the API need, built from settings."""
+    embedder = load_embedder(
+        settings.embedding_model,
+        settings.models_dir,
+        device=settings.device,
+        batch_size=settings.embed_batch_size,
+        quantize=settings.quantize,
+    )
+    index = open_index_for_queries(settings, embedder)
+    retriever = Retriever(
+        index,
+        embedder,
+        RetrievalConfig(
+            candidates=settings.retrieval_candidates, lexical_weight=settings.lexical_weight
+        ),
+    )
+    answerer: Answerer
+    rewriter: Rewriter | None = None
+    if settings.llm:
+        from rag.answer.llm import LLMAnswerer, LLMRewriter, build_chat_model, parse_llm_spec
+
+        spec = parse_llm_spec(settings.llm)
+        model = build_chat_model(
+            spec,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            timeout=settings.llm_timeout,
+        )
+        answerer = LLMAnswerer(model, name=f"llm:{spec.model}")
+        rewriter = LLMRewriter(model)
+    else:
+        answerer = ExtractiveAnswerer(embedder)
+    reranker = None
+    if settings.reranker:
+        from rag.rerank import CrossEncoderReranker
+
+        reranker = CrossEncoderReranker(settings.reranker, device=settings.device)
+    engine = Engine(
+        retriever,
+        answerer,
+        embedder,
+        refusal_threshold=refusal_threshold(settings, embedder),
+        passages=settings.answer_passages,
+        max_history=2 * settings.history_turns,
+        rewriter=rewriter,
+        reranker=reranker,
+        default_lang=lang,
+    )
+    return EngineParts(engine, index, embedder)

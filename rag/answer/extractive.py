@@ -10,6 +10,8 @@ quotation in another language than the question's is introduced as such.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -39,10 +41,12 @@ class ExtractiveAnswerer:
         *,
         max_sentences: int = 3,
         max_per_passage: int = 2,
-        max_passages: int = 5,
+        max_passages: int = 3,
+        max_candidates: int = 16,
         margin: float = 0.03,
         lexical_weight: float = 0.1,
         rank_weight: float = 0.02,
+        cache_size: int = 8192,
     ) -> None:
         if max_sentences < 1 or max_passages < 1:
             raise ValueError("max_sentences and max_passages must be at least 1")
@@ -53,6 +57,28 @@ class ExtractiveAnswerer:
         self.margin = margin
         self.lexical_weight = lexical_weight
         self.rank_weight = rank_weight
+        self.max_candidates = max_candidates
+        self.cache_size = cache_size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Sentence vectors, remembered: the articles people ask about come back often."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for t in texts:
+                v = self._vectors.get(t)
+                if v is not None:
+                    found[t] = v
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = self.embedder.embed_documents(missing)
+            found.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                self._vectors.update(zip(missing, fresh, strict=True))
+                while len(self._vectors) > self.cache_size:
+                    self._vectors.popitem(last=False)
+        return np.stack([found[t] for t in texts])
 
     def select(self, question: str, lang: str, passages: Sequence[Passage]) -> list[_Sentence]:
         top = list(passages[: self.max_passages])
@@ -64,16 +90,20 @@ class ExtractiveAnswerer:
         ]
         if not sentences:
             return []
-        q = self.embedder.embed_queries([question])[0]
-        vectors = self.embedder.embed_documents([s.text for s in sentences])
-        dense = vectors @ q
         q_tokens = set(tokenize(question, lang))
-        scores = []
-        for s, d in zip(sentences, dense, strict=True):
+        cheap = []  # words shared with the question, then the passage's rank, then position
+        for s in sentences:
             toks = set(tokenize(s.text, top[s.passage].lang))
             lexical = len(q_tokens & toks) / len(q_tokens) if q_tokens else 0.0
             prior = (len(top) - s.passage) / len(top)
-            scores.append(float(d) + self.lexical_weight * lexical + self.rank_weight * prior)
+            cheap.append(self.lexical_weight * lexical + self.rank_weight * prior)
+        # only the most promising sentences are embedded: the cost of an answer is bounded
+        keep = sorted(range(len(sentences)), key=lambda i: (-cheap[i], i))[: self.max_candidates]
+        sentences = [sentences[i] for i in sorted(keep)]
+        cheap = [cheap[i] for i in sorted(keep)]
+        q = self.embedder.embed_queries([question])[0]
+        vectors = self._sentence_vectors([s.text for s in sentences])
+        scores = [float(d) + c for d, c in zip(vectors @ q, cheap, strict=True)]
 
         order = np.argsort(scores)[::-1]
         best = scores[order[0]]

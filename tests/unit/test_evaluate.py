@@ -46,7 +46,8 @@ def test_evaluate_counts_stories_conditions_and_answers(tmp_path):
     path = tmp_path / "q.jsonl"
     rows = [
         {"qid": "b:en:001:q1", "question": "q1", "lang": "en", "relevant_ids": ["en1", "it1"],
-         "relevant_ids_same_lang": ["en1"], "relevant_ids_cross_lang": ["it1"], "answers": ["text of en1"]},
+         "relevant_ids_same_lang": ["en1"], "relevant_ids_cross_lang": ["it1"],
+         "answers": ["text of en1"]},
         {"qid": "n1", "question": "nothing", "lang": "en", "relevant_ids": []},
     ]  # fmt: skip
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))

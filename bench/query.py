@@ -1,0 +1,241 @@
+"""Query benchmark: newsrag's search and extractive ask against the tutorial recipe and BM25.
+
+    python bench/query.py [--workdir DIR] [--questions N] [--requests N] [--clients 8]
+
+One index of the Belebele passages (Italian and English) plus the FA-KES articles twice (the
+JSONL and the CSV export under their own ids, as a messy archive holds duplicates): more than
+5,000 chunks. In the same run, on the same model and files:
+  newsrag    hybrid search (dense + BM25, one result per story), and `ask` with the extractive
+             answerer: the whole pipeline from the question string to the cited Turn
+  dense      our dense side alone (the model's query/document prompts, no BM25)
+  bm25       our BM25 index alone
+  tutorial   the LangChain tutorial recipe: RecursiveCharacterTextSplitter(1000, 200) +
+             HuggingFaceEmbeddings (no prompts) + Chroma similarity_search top-k
+Quality: recall@1/@5 on the Belebele questions (mixed corpus; same-language; cross-language,
+i.e. the question's passage only in the other language, searched under a language filter).
+Speed: p50/p95 latency from the question string (query embedding included), one client and
+``--clients`` concurrent threads; peak memory. Prints one JSON object. ``--workdir`` keeps
+both indexes for reruns (building them takes a few minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "data"
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FILES = [
+    (SHARED / "belebele_it_en.passages.jsonl", {}),
+    (SHARED / "fakes_syria_en.passages.jsonl", {}),
+    (SHARED / "fakes_syria_en.csv", {"id": "unit_id", "title": "article_title",
+                                     "text": "article_content"}),
+]  # fmt: skip
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentiles(ms: Sequence[float]) -> dict[str, float]:
+    s = sorted(ms)
+    return {
+        "p50_ms": round(statistics.median(s), 1),
+        "p95_ms": round(s[min(len(s) - 1, int(0.95 * len(s)))], 1),
+        "mean_ms": round(statistics.fmean(s), 1),
+    }
+
+
+def timed(fn: Callable[[Any], Any], items: Sequence[Any], clients: int) -> dict[str, float]:
+    """Latency of ``fn`` over ``items``, from ``clients`` threads at once."""
+
+    def one(item: Any) -> float:
+        t = time.perf_counter()
+        fn(item)
+        return (time.perf_counter() - t) * 1000
+
+    t0 = time.perf_counter()
+    if clients == 1:
+        ms = [one(i) for i in items]
+    else:
+        with ThreadPoolExecutor(clients) as pool:
+            ms = list(pool.map(one, items))
+    wall = time.perf_counter() - t0
+    return {**percentiles(ms), "per_s": round(len(items) / wall, 1)}
+
+
+# --- the two indexes ---------------------------------------------------------------------
+def build_ours(index_dir: Path, model: str) -> dict[str, Any]:
+    from rag.config import Settings
+    from ui.compose import ingest_parts
+
+    parts = ingest_parts(Settings(index_dir=index_dir, embedding_model=model))
+    t0 = time.perf_counter()
+    for path, mapping in FILES:
+        parts.ingestor.run([path], field_map=mapping, max_bytes=1 << 30)
+    seconds = time.perf_counter() - t0
+    stats = parts.index.manifest.count(), parts.index.store.chunks.count()
+    parts.index.close()
+    return {"articles": stats[0], "chunks": stats[1], "build_seconds": round(seconds, 1)}
+
+
+def tutorial_store(persist: Path, model: str):
+    """The LangChain tutorial recipe; built on first use, reused from ``persist`` after."""
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    from ingest.sources import read_file
+    from rag.config import Settings
+    from rag.models import resolve
+    from rag.types import Article
+
+    embeddings = HuggingFaceEmbeddings(
+        model_name=resolve(model, Settings().models_dir).name_or_path,
+        encode_kwargs={"normalize_embeddings": True},
+    )
+    if (persist / "chroma.sqlite3").exists():
+        return Chroma(persist_directory=str(persist), embedding_function=embeddings)
+    docs = [
+        Document(page_content=a.text, metadata={"article_id": a.id, "lang": a.lang or "en"})
+        for path, mapping in FILES
+        for a in read_file(path, field_map=mapping, max_bytes=1 << 30)
+        if isinstance(a, Article)
+    ]
+    splits = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200).split_documents(
+        docs
+    )
+    return Chroma.from_documents(splits, embeddings, persist_directory=str(persist))
+
+
+# --- the run -----------------------------------------------------------------------------
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/newsrag-bench-query"))
+    ap.add_argument("--model", default="multilingual-e5-small")
+    ap.add_argument("--questions", type=int, default=600, help="Belebele questions for quality")
+    ap.add_argument("--requests", type=int, default=160, help="questions per latency run")
+    ap.add_argument("--clients", type=int, default=8)
+    args = ap.parse_args()
+
+    from rag.config import Settings
+    from rag.evaluate import evaluate, load_questions
+    from rag.retrieval import RetrievalConfig, Retriever
+    from rag.types import Filters
+    from ui.compose import engine_parts
+
+    out: dict[str, Any] = {"model": args.model, "cpu_count": os.cpu_count()}
+    index_dir = args.workdir / "index"
+    if not (index_dir / "manifest.sqlite").exists():
+        print("building the newsrag index…", file=sys.stderr)
+        out["built"] = build_ours(index_dir, args.model)
+    print("building/opening the tutorial index…", file=sys.stderr)
+    tutorial = tutorial_store(args.workdir / "tutorial", args.model)
+    out["tutorial_chunks"] = tutorial._collection.count()
+
+    settings = Settings(index_dir=index_dir, embedding_model=args.model)
+    rss_before = peak_mb()
+    parts = engine_parts(settings)
+    engine, index, embedder = parts.engine, parts.index, parts.embedder
+    engine.warm_up()
+    out["index"] = {"articles": index.manifest.count(), "chunks": index.store.chunks.count()}
+    out["engine_loaded_peak_mb"] = round(peak_mb(), 0)
+    out["engine_load_mb"] = round(peak_mb() - rss_before, 0)
+
+    # quality ------------------------------------------------------------------------------
+    questions = load_questions(SHARED / "belebele_it_en.questions.jsonl")
+    random.Random(7).shuffle(questions)
+    questions = questions[: args.questions]
+    records = {r.id: r for r in index.manifest.iter_records()}
+
+    def story_of(a: str) -> str:
+        r = records.get(a)
+        return (r.story_id or r.id) if r else a
+
+    def lang_of(a: str) -> str | None:
+        r = records.get(a)
+        return r.lang if r else None
+
+    def ours(fusion: str) -> Callable:
+        retriever = Retriever(index, embedder, RetrievalConfig(fusion=fusion))  # type: ignore[arg-type]
+
+        def search(q, filters: Filters) -> list[str]:
+            hits = retriever.search(q.question, lang=q.lang or "en", k=10, filters=filters)
+            return [h.article_id for h in hits]
+
+        return search
+
+    def tutorial_search(q, filters: Filters) -> list[str]:
+        where = {"lang": filters.lang} if filters.lang else None
+        docs = tutorial.similarity_search(q.question, k=10, filter=where)
+        return [d.metadata["article_id"] for d in docs]
+
+    def newsrag_search(q, filters: Filters) -> list[str]:
+        return [h.article_id for h in engine.search(q.question, k=10, filters=filters)]
+
+    methods = {
+        "newsrag": newsrag_search,
+        "dense": ours("dense"),
+        "bm25": ours("lexical"),
+        "tutorial": tutorial_search,
+    }
+    quality: dict[str, Any] = {}
+    for name, fn in methods.items():
+        t0 = time.perf_counter()
+        r = evaluate(questions, search=fn, story_of=story_of, lang_of=lang_of)
+        rel = r["by_relevance"]
+        quality[name] = {
+            "recall@1": r["recall@1"], "recall@5": r["recall@5"], "mrr@10": r["mrr@10"],
+            "same_lang_recall@1": rel["same_lang"]["recall@1"],
+            "cross_lang_recall@5": rel["cross_lang"]["recall@5"],
+            "seconds": round(time.perf_counter() - t0, 1),
+        }  # fmt: skip
+        print(name, json.dumps(quality[name]), file=sys.stderr)
+    out["quality"] = {"questions": len(questions), **quality}
+
+    # speed --------------------------------------------------------------------------------
+    asked = [q.question for q in questions[: args.requests]]
+    bm25 = Retriever(index, embedder, RetrievalConfig(fusion="lexical"))
+    runs: dict[str, Callable[[str], Any]] = {
+        "newsrag_search": lambda q: engine.search(q, k=10),
+        "newsrag_ask_extractive": lambda q: engine.ask(q),
+        "tutorial_search": lambda q: tutorial.similarity_search(q, k=10),
+        "bm25_search": lambda q: bm25.search(q, lang="en", k=10),
+    }
+    speed: dict[str, Any] = {}
+    for name, fn in runs.items():
+        speed[name] = {
+            "single": timed(fn, asked, 1),
+            f"concurrent_{args.clients}": timed(fn, asked, args.clients),
+        }
+        print(name, json.dumps(speed[name]), file=sys.stderr)
+    out["speed"] = {"requests": len(asked), **speed}
+    out["peak_mb"] = round(peak_mb(), 0)
+    out["targets"] = {
+        "cross_lang_recall@5": ">= 0.95", "same_lang_recall@1": ">= 0.90",
+        "search_p50_ms": "<= 150", "ask_p50_ms": "<= 400",
+    }  # fmt: skip
+    parts.close()
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
