@@ -73,7 +73,9 @@ def test_a_story_in_two_languages_is_shown_once_in_the_question_language(engine)
 
 
 def test_a_language_filter_shows_the_other_version_of_the_story(engine):
-    hits = engine.search("Islamic State cells hiding in the Syrian desert", k=5, filters=Filters(lang="it"))
+    hits = engine.search(
+        "Islamic State cells hiding in the Syrian desert", k=5, filters=Filters(lang="it")
+    )
     assert hits and all(h.lang == "it" for h in hits)
     assert hits[0].article_id == "sample-badia-2021-it"
 

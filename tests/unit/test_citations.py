@@ -22,7 +22,9 @@ P = [
 
 
 def test_markers_to_missing_passages_are_removed_and_the_rest_renumbered():
-    text, cites = guard("Isis is in Deir Ezzor [1][7]. JNIM attacked Acharan [2, 99].", P, lang="en")
+    text, cites = guard(
+        "Isis is in Deir Ezzor [1][7]. JNIM attacked Acharan [2, 99].", P, lang="en"
+    )
     assert text == "Isis is in Deir Ezzor [1]. JNIM attacked Acharan [2]."
     assert [c.article_id for c in cites] == ["a1", "a2"]
 
@@ -43,14 +45,21 @@ def test_citations_carry_the_exact_span_and_the_supporting_sentence():
     _, cites = guard("A small group tries to take al-Yarmouk [1].", P, lang="en")
     c = cites[0]
     assert (c.quote, c.start, c.end, c.title, c.date, c.lang) == (
-        P[0].text, P[0].start, P[0].end, "Title 1", "2018-03-01", "en"
+        P[0].text,
+        P[0].start,
+        P[0].end,
+        "Title 1",
+        "2018-03-01",
+        "en",
     )
     a, b = c.highlight
     assert c.quote[a:b] == "A small group tries to take al-Yarmouk."
 
 
 def test_an_answer_without_markers_gets_them_by_word_overlap():
-    text, cites = guard("JNIM attacked a base at Acharan. Isis is confined to Deir Ezzor.", P, lang="en")
+    text, cites = guard(
+        "JNIM attacked a base at Acharan. Isis is confined to Deir Ezzor.", P, lang="en"
+    )
     assert text == "JNIM attacked a base at Acharan [1]. Isis is confined to Deir Ezzor [2]."
     assert [c.article_id for c in cites] == ["a2", "a1"]
 
@@ -59,7 +68,9 @@ def test_attachment_across_languages_uses_the_similarity_function():
     def similarity(a, b):  # the Italian sentence is close to passage 1 only
         return np.array([[0.95, 0.2, 0.1]])
 
-    text, cites = guard("L'Isis è ormai confinato a Deir Ezzor.", P, lang="it", similarity=similarity)
+    text, cites = guard(
+        "L'Isis è ormai confinato a Deir Ezzor.", P, lang="it", similarity=similarity
+    )
     assert text.endswith("[1].")
     assert cites[0].article_id == "a1"
 

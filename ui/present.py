@@ -1,0 +1,128 @@
+"""Turns, citations, passages and articles as the JSON the web API and the chat page send.
+
+Links follow one rule (docs/web-contract.md): an article's own ``url`` is a link only when it
+is http(s); otherwise the link is our article page with the passage marked. Any other scheme
+(``javascript:``, ``data:``, ``file:``) is never emitted as a URL.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from rag.manifest import ArticleRecord
+from rag.types import Citation, Filters, Passage, Turn
+
+
+def safe_link(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL with a host, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    if any(ch in url for ch in "\x00\r\n\t\"'<> "):
+        return None  # never valid in a URL; keeps the value inert inside HTML attributes
+    return url
+
+
+def article_page(article_id: str, start: int | None = None, end: int | None = None) -> str:
+    """Our article page, optionally with the span ``start..end`` marked."""
+    path = "/articles/" + quote(article_id, safe="")
+    if start is None or end is None:
+        return path
+    return f"{path}?start={start}&end={end}#passage"
+
+
+def article_link(article_id: str, url: str | None, start: int, end: int) -> str:
+    """The contract's link rule: the article's http(s) URL, else our page at the passage."""
+    return safe_link(url) or article_page(article_id, start, end)
+
+
+def citation_json(c: Citation) -> dict[str, Any]:
+    return {
+        "n": c.n,
+        "article_id": c.article_id,
+        "chunk_id": c.chunk_id,
+        "title": c.title,
+        "date": c.date,
+        "url": safe_link(c.url),
+        "link": article_link(c.article_id, c.url, c.start, c.end),
+        "lang": c.lang,
+        "source": c.source,
+        "quote": c.quote,
+        "start": c.start,
+        "end": c.end,
+        "highlight": list(c.highlight) if c.highlight else None,
+        "also_in": list(c.also_in),
+    }
+
+
+def passage_json(p: Passage) -> dict[str, Any]:
+    return {
+        "chunk_id": p.chunk_id,
+        "article_id": p.article_id,
+        "title": p.title,
+        "date": p.date,
+        "url": safe_link(p.url),
+        "link": article_link(p.article_id, p.url, p.start, p.end),
+        "lang": p.lang,
+        "source": p.source,
+        "story_id": p.story_id,
+        "text": p.text,
+        "start": p.start,
+        "end": p.end,
+        "score": round(p.score, 4),
+        "dense": None if p.dense is None else round(p.dense, 4),
+        "lexical": None if p.lexical is None else round(p.lexical, 4),
+        "also_in": list(p.also_in),
+    }
+
+
+def filters_json(f: Filters) -> dict[str, str | None]:
+    return {"lang": f.lang, "date_from": f.date_from, "date_to": f.date_to, "source": f.source}
+
+
+def turn_json(turn: Turn, turn_id: str) -> dict[str, Any]:
+    return {
+        "turn_id": turn_id,
+        "question": turn.question,
+        "query": turn.query,
+        "lang": turn.lang,
+        "answer": turn.answer,
+        "citations": [citation_json(c) for c in turn.citations],
+        "mode": turn.mode,
+        "refused": turn.refused,
+        "filters": filters_json(turn.filters),
+        "timings": dict(turn.timings),
+    }
+
+
+def article_json(
+    record: ArticleRecord, translations: list[ArticleRecord] | None = None
+) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "title": record.title,
+        "text": record.text,
+        "lang": record.lang,
+        "date": record.date,
+        "url": safe_link(record.url),
+        "source": record.source,
+        "story_id": record.story_id,
+        "translations": [
+            {"id": t.id, "lang": t.lang, "title": t.title} for t in (translations or [])
+        ],
+    }
+
+
+def error_json(code: str, message: str, field: str | None = None) -> dict[str, Any]:
+    """The contract's error shape; ``field`` names the request field at fault, if one is."""
+    error: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        error["field"] = field
+    return {"error": error}

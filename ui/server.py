@@ -1,0 +1,272 @@
+"""The web server: the Gradio chat at ``/``, the HTTP API, the widget and the article pages.
+
+``create_app`` builds the FastAPI app from settings; ``serve`` runs it with uvicorn. The
+engine loads in a background thread when the app starts, so ``/healthz`` answers at once and
+``/readyz`` says 503 (with the reason: still loading, no index yet…) until it can answer.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import importlib.util
+import logging
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import HTMLResponse, JSONResponse, Response
+
+from rag.config import Settings
+from rag.errors import ConfigError, NewsragError
+
+from . import api, article_page
+from .api import ApiError
+from .feedback import FeedbackStore
+from .present import error_json
+from .security import RateLimiter, SecurityMiddleware
+from .services import Services
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+HTTP_CODES = {
+    401: "unauthorized",
+    403: "forbidden_origin",
+    404: "not_found",
+    405: "not_found",
+    413: "too_large",
+    422: "validation",
+    429: "rate_limited",
+}
+
+
+def quiet_phone_home() -> None:
+    """No telemetry (see ENVIRONMENT.md), no spinning threads; before gradio/torch import."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see ui/cli.py: spinning under load
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """The whole web app over ``services`` (built from ``settings`` when not given)."""
+    quiet_phone_home()
+    if settings is None:
+        settings = services.settings if services is not None else Settings.model_validate({})
+    if services is None:
+        services = Services(settings)
+    feedback = FeedbackStore.for_index(settings.index_dir)
+    limiter = RateLimiter(settings.rate_limit_per_minute)
+    # the contract (docs/web-contract.md): the chat page reaches these through services
+    services.feedback = feedback
+    services.limiter = limiter
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        services.start()
+        yield
+        services.close()
+
+    app = FastAPI(
+        title="newsrag",
+        summary="A chat assistant over a news archive, with cited answers (Italian/English).",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,  # the default page loads Swagger UI from a CDN: see docs_page below
+        redoc_url=None,
+    )
+    app.state.services = services
+    app.state.feedback = feedback
+    app.state.limiter = limiter
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up (whether or not the archive has loaded)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], response_model=None)
+    async def readyz() -> dict[str, Any]:
+        """200 once questions can be answered; else 503 with the reason."""
+        try:
+            engine = services.engine()
+        except NewsragError as err:
+            raise api.unavailable(err, settings) from err
+        return {"status": "ready", "mode": engine.mode}
+
+    @app.get("/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        # the script finds the server's address from its own src: no per-request rewriting
+        return Response(
+            static_file("widget.js").read_text(encoding="utf-8"),
+            media_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    @app.get("/widget", include_in_schema=False)
+    async def widget_page() -> HTMLResponse:
+        html = static_file("widget.html").read_text(encoding="utf-8")
+        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs_page() -> HTMLResponse:
+        return HTMLResponse(render_docs(app.openapi()))
+
+    app.include_router(article_page.router)
+    app.include_router(api.router)
+    mount_chat(app, services)
+    return app
+
+
+def static_file(name: str) -> Path:
+    path = STATIC / name
+    if not path.is_file():
+        raise ApiError(404, "not_found", f"{name} is not installed (expected at {path}).")
+    return path
+
+
+def mount_chat(app: FastAPI, services: Services) -> None:
+    """Mounts the Gradio chat page at ``/`` (after every other route, which win).
+
+    Gradio 6 takes theme, css, js and head at mount time, not in ``gr.Blocks()``: the page's
+    module passes them as ``MOUNT_OPTIONS`` (keyword arguments of ``gr.mount_gradio_app``).
+    """
+    if importlib.util.find_spec("ui.web_chat") is None:
+        log.warning("ui/web_chat.py is missing: serving the API without the chat page")
+        return
+    import gradio as gr
+
+    web_chat = importlib.import_module("ui.web_chat")
+    options: dict[str, Any] = {"ssr_mode": False}  # no Node server
+    options.update(getattr(web_chat, "MOUNT_OPTIONS", {}))
+    gr.mount_gradio_app(app, web_chat.build_chat(services), path="/", **options)
+
+
+# --- errors ---------------------------------------------------------------------------------
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error leaves as the contract's JSON: {"error": {"code", "message"}}."""
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        message, field = validation_message(exc.errors())
+        return JSONResponse(error_json("validation", message, field), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = HTTP_CODES.get(exc.status_code, "error")
+        return JSONResponse(
+            error_json(code, str(exc.detail)),
+            status_code=exc.status_code,
+            headers=dict(exc.headers or {}),
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=exc)
+        return JSONResponse(
+            error_json("internal", "Unexpected error; the server log has the details."),
+            status_code=500,
+        )
+
+
+def validation_message(errors: Any) -> tuple[str, str | None]:
+    """FastAPI's validation errors as one readable sentence naming each field."""
+    parts: list[str] = []
+    fields: list[str] = []
+    for e in errors:
+        loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]
+        field = ".".join(loc) or "body"
+        kind = e.get("type", "")
+        if kind == "json_invalid":
+            parts.append("the body is not valid JSON")
+            field = "body"
+        elif kind == "missing":
+            parts.append(f"{field} is required")
+        else:
+            parts.append(f"{field}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
+        fields.append(field)
+    message = "Invalid request: " + "; ".join(parts) + "."
+    return message, fields[0] if fields else None
+
+
+# --- /docs ----------------------------------------------------------------------------------
+def render_docs(schema: dict[str, Any]) -> str:
+    """The API reference as one self-contained page (no CDN: the intranet may be offline)."""
+    from html import escape
+
+    rows = []
+    for path, methods in schema.get("paths", {}).items():
+        for method, op in methods.items():
+            params = ", ".join(
+                escape(p["name"]) + ("" if p.get("required") else "?")
+                for p in op.get("parameters", [])
+            )
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            ref = body.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+            doc = escape(op.get("description") or op.get("summary") or "")
+            rows.append(
+                f"<tr><td><code>{method.upper()} {escape(path)}</code></td>"
+                f"<td>{escape(ref) or params}</td><td>{doc}</td></tr>"
+            )
+    models = []
+    for name, model in schema.get("components", {}).get("schemas", {}).items():
+        fields = ", ".join(
+            escape(f) + ("" if f in model.get("required", []) else "?")
+            for f in model.get("properties", {})
+        )
+        models.append(f"<li><code>{escape(name)}</code>: {fields}</li>")
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>newsrag API</title>'
+        "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:70rem;margin:2rem auto;"
+        "padding:0 1rem}td{vertical-align:top;padding:.3rem .6rem;border-top:1px solid #ddd}"
+        "</style></head><body><h1>newsrag API</h1><p>The machine-readable description is at "
+        '<a href="/openapi.json">/openapi.json</a>; the contract is docs/web-contract.md.</p>'
+        "<table><tr><th>route</th><th>body / parameters</th><th>what it does</th></tr>"
+        + "".join(rows)
+        + "</table><h2>Bodies</h2><ul>"
+        + "".join(models)
+        + "</ul></body></html>"
+    )
+
+
+# --- newsrag serve --------------------------------------------------------------------------
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, or a ConfigError that says the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        if err.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                f"Port {port} on {host} is already in use: stop the other server or choose "
+                "another port with --port (env NEWSRAG_PORT)."
+            ) from None
+        raise ConfigError(f"Cannot listen on {host}:{port} ({err.strerror}).") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: Settings, *, log_level: str = "info") -> None:
+    """Runs the app with uvicorn until interrupted, on ``settings.host:settings.port``."""
+    import uvicorn
+
+    sock = bind(settings.host, settings.port)
+    config = uvicorn.Config(create_app(settings), log_level=log_level, timeout_graceful_shutdown=5)
+    uvicorn.Server(config).run(sockets=[sock])
