@@ -36,7 +36,7 @@ def rates(answerable: list[float], unanswerable: list[float], t: float) -> dict[
 
 
 def choose(answerable: list[float], unanswerable: list[float]) -> float:
-    grid = [round(0.70 + i * 0.0025, 4) for i in range(121)]  # 0.70 .. 1.00
+    grid = [round(0.30 + i * 0.0025, 4) for i in range(281)]  # 0.30 .. 1.00 (models differ)
     ok = [t for t in grid if rates(answerable, unanswerable, t)["wrong_refusal_rate"] <= 0.05]
     enough = [t for t in ok if rates(answerable, unanswerable, t)["refusal_rate"] >= 0.90]
     return min(enough) if enough else max(ok)
@@ -80,7 +80,7 @@ def main() -> None:
     out["test"] = rates(*halves["test"], threshold)
     a_all, u_all = (halves["dev"][0] + halves["test"][0], halves["dev"][1] + halves["test"][1])
     out["all"] = rates(a_all, u_all, threshold)
-    out["sweep_all"] = [rates(a_all, u_all, t / 100) for t in range(78, 91)]
+    out["sweep_all"] = [rates(a_all, u_all, threshold + d / 100) for d in range(-4, 5)]
     out["answerable_scores"] = {"min": min(a_all), "p05": sorted(a_all)[len(a_all) // 20]}
     out["unanswerable_scores"] = {"max": max(u_all), "p90": sorted(u_all)[9 * len(u_all) // 10]}
     parts.close()
