@@ -11,7 +11,7 @@ import os
 import socket
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
@@ -42,6 +42,36 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class VectorCache:
+    """Vectors by text; beyond ``size`` the least recently used go. Safe across threads."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def vectors(
+        self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]
+    ) -> np.ndarray:
+        """One row per text: remembered ones from here, the others from ``compute``."""
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for t in texts:
+                if t in self._items:
+                    self._items.move_to_end(t)
+                    found[t] = self._items[t]
+        missing = [t for t in dict.fromkeys(texts) if t not in found]
+        if missing:
+            fresh = compute(missing)
+            fresh.setflags(write=False)
+            found.update(zip(missing, fresh, strict=True))
+            with self._lock:
+                self._items.update(zip(missing, fresh, strict=True))
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+        return np.stack([found[t] for t in texts])
 
 
 class SentenceTransformerEmbedder:
@@ -90,8 +120,7 @@ class SentenceTransformerEmbedder:
             raise ModelError(f"The model {resolved.name_or_path!r} does not report a dimension.")
         self.dim = int(dim)
         self.max_tokens = int(model.max_seq_length or 512)
-        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._queries = VectorCache(256)
 
     def _encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
         if not texts:
@@ -113,18 +142,7 @@ class SentenceTransformerEmbedder:
         if len(texts) != 1:
             return self._encode(texts, query=True)
         # one question is embedded by the retriever and again by the answerer: remember it
-        with self._lock:
-            hit = self._queries.get(texts[0])
-            if hit is not None:
-                self._queries.move_to_end(texts[0])
-                return hit
-        vectors = self._encode(texts, query=True)
-        vectors.setflags(write=False)
-        with self._lock:
-            self._queries[texts[0]] = vectors
-            while len(self._queries) > 256:
-                self._queries.popitem(last=False)
-        return vectors
+        return self._queries.vectors(texts, lambda missing: self._encode(missing, query=True))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:

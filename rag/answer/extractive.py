@@ -10,14 +10,12 @@ quotation in another language than the question's is introduced as such.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..embedding import Embedder
+from ..embedding import Embedder, VectorCache
 from ..lexical import tokenize
 from ..types import Message, Passage
 from .citations import sentence_spans
@@ -58,27 +56,8 @@ class ExtractiveAnswerer:
         self.lexical_weight = lexical_weight
         self.rank_weight = rank_weight
         self.max_candidates = max_candidates
-        self.cache_size = cache_size
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
-        """Sentence vectors, remembered: the articles people ask about come back often."""
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for t in texts:
-                v = self._vectors.get(t)
-                if v is not None:
-                    found[t] = v
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            fresh = self.embedder.embed_documents(missing)
-            found.update(zip(missing, fresh, strict=True))
-            with self._lock:
-                self._vectors.update(zip(missing, fresh, strict=True))
-                while len(self._vectors) > self.cache_size:
-                    self._vectors.popitem(last=False)
-        return np.stack([found[t] for t in texts])
+        # sentence vectors: the articles people ask about come back often
+        self._cache = VectorCache(cache_size)
 
     def select(self, question: str, lang: str, passages: Sequence[Passage]) -> list[_Sentence]:
         top = list(passages[: self.max_passages])
@@ -102,7 +81,7 @@ class ExtractiveAnswerer:
         sentences = [sentences[i] for i in sorted(keep)]
         cheap = [cheap[i] for i in sorted(keep)]
         q = self.embedder.embed_queries([question])[0]
-        vectors = self._sentence_vectors([s.text for s in sentences])
+        vectors = self._cache.vectors([s.text for s in sentences], self.embedder.embed_documents)
         scores = [float(d) + c for d, c in zip(vectors @ q, cheap, strict=True)]
 
         order = np.argsort(scores)[::-1]
