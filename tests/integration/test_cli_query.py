@@ -107,8 +107,8 @@ def test_eval_json_on_the_belebele_format_unchanged(index, shared_data):
 
 
 def test_eval_json_with_answers_and_unanswerable_questions(index, tmp_path, seeds_dir):
-    seed_it = f"file:{seeds_dir / '001_af3cd1c6c052b50c.txt'}"
-    seed_en = f"file:{seeds_dir / '000_6473641cabe65d09.txt'}"
+    seed_it = f"file:{(seeds_dir / '001_af3cd1c6c052b50c.txt').resolve()}"
+    seed_en = f"file:{(seeds_dir / '000_6473641cabe65d09.txt').resolve()}"
     rows = [
         {"qid": "a1", "question": "Chi ha attaccato la base di Acharan?", "lang": "it",
          "relevant_ids": [seed_it], "answers": ["JNIM"]},
