@@ -8,6 +8,7 @@ the load (no index yet, wrong model…) with its message for the person.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,9 @@ from rag.errors import NewsragError
 if TYPE_CHECKING:
     from .feedback import FeedbackStore
     from .security import RateLimiter
+
+
+log = logging.getLogger(__name__)
 
 
 class NotReady(NewsragError):
@@ -68,6 +72,12 @@ class Services:
             self._engine.warm_up()
         except NewsragError as err:
             self._error = err
+        except Exception as err:  # a bug: keep the traceback in the log, say so in the page
+            log.exception("loading the engine failed")
+            self._error = NewsragError(
+                f"The archive could not be loaded ({type(err).__name__}: {err}); "
+                "see the server log."
+            )
         finally:
             self._loaded.set()
 
