@@ -138,7 +138,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from rag.config import Settings
-    from rag.evaluate import evaluate, load_questions
+    from rag.evaluate import archive_maps, evaluate, load_questions
     from rag.retrieval import RetrievalConfig, Retriever
     from rag.types import Filters
     from ui.compose import engine_parts
@@ -171,15 +171,7 @@ def main() -> None:
     if len(unseen) < 4 * n:
         raise SystemExit(f"--requests {n} needs {4 * n} unseen questions; lower it")
     slices = [unseen[i * n : (i + 1) * n] for i in range(4)]
-    records = {r.id: r for r in index.manifest.iter_records()}
-
-    def story_of(a: str) -> str:
-        r = records.get(a)
-        return (r.story_id or r.id) if r else a
-
-    def lang_of(a: str) -> str | None:
-        r = records.get(a)
-        return r.lang if r else None
+    story_of, lang_of = archive_maps(index.manifest.iter_records())
 
     def ours(fusion: str) -> Callable:
         retriever = Retriever(index, embedder, RetrievalConfig(fusion=fusion))  # type: ignore[arg-type]

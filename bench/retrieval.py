@@ -56,7 +56,7 @@ def main() -> None:
 
     from rag.config import Settings
     from rag.embedding import load_embedder
-    from rag.evaluate import evaluate, load_questions
+    from rag.evaluate import archive_maps, evaluate, load_questions
     from rag.index import ArchiveIndex
     from rag.retrieval import Retriever
 
@@ -74,15 +74,7 @@ def main() -> None:
         )
     )
     embed_ms = (time.perf_counter() - t0) * 1000 / len(questions)
-    records = {r.id: r for r in index.manifest.iter_records()}
-
-    def story_of(a: str) -> str:
-        r = records.get(a)
-        return (r.story_id or r.id) if r else a
-
-    def lang_of(a: str) -> str | None:
-        r = records.get(a)
-        return r.lang if r else None
+    story_of, lang_of = archive_maps(index.manifest.iter_records())
 
     def split(q) -> str:
         number = int(q.qid.split(":")[2]) if q.qid.count(":") >= 2 else hash(q.qid)

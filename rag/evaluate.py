@@ -112,6 +112,12 @@ StoryOf = Callable[[str], str]
 LangOf = Callable[[str], str | None]
 
 
+def archive_maps(records: Iterable[Any]) -> tuple[StoryOf, LangOf]:
+    """``story_of`` and ``lang_of`` over the manifest's article records (unknown ids: own story)."""
+    known = {r.id: (r.story_id or r.id, r.lang) for r in records}
+    return (lambda a: known.get(a, (a, None))[0]), (lambda a: known.get(a, (a, None))[1])
+
+
 def evaluate(
     questions: Sequence[Question],
     *,

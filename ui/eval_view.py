@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from rag.evaluate import Question, evaluate, load_questions
+from rag.evaluate import Question, archive_maps, evaluate, load_questions
 from rag.types import Filters
 
 from .compose import EngineParts
@@ -22,7 +22,7 @@ def run_eval(
 ) -> dict[str, Any]:
     questions = load_questions(path)
     engine, manifest = parts.engine, parts.index.manifest
-    records = {r.id: (r.story_id or r.id, r.lang) for r in manifest.iter_records()}
+    story_of, lang_of = archive_maps(manifest.iter_records())
 
     def search(q: Question, filters: Filters) -> list[str]:
         hits = engine.search(q.question, k=k, filters=filters, lang=q.lang)
@@ -36,8 +36,8 @@ def run_eval(
         result = evaluate(
             questions,
             search=search,
-            story_of=lambda a: records.get(a, (a, None))[0],
-            lang_of=lambda a: records.get(a, (a, None))[1],
+            story_of=story_of,
+            lang_of=lang_of,
             ask=None if retrieval_only else ask,
             progress=lambda n: progress.update(task, completed=n),
         )
