@@ -1,8 +1,10 @@
 """Thumbs up/down on answers, kept in ``<index_dir>/feedback.sqlite3`` beside the archive.
 
-One row per rating: when (UTC ISO), the rating, the person's comment, the question, the answer
-and its citations as shown, the answering mode, the SSO user (``NEWSRAG_TRUSTED_USER_HEADER``)
-and the page's origin. The file is created on the first rating; ``newsrag feedback export``
+One row per rated answer: when (UTC ISO), the rating, the person's comment, the question, the
+answer and its citations as shown, the answering mode, the SSO user
+(``NEWSRAG_TRUSTED_USER_HEADER``) and the page's origin. A later rating of the same answer
+(same ``turn_id`` and user: a changed mind, or the comment that follows a thumb) updates that
+row, so counts are per answer. The file is created on the first rating; ``newsrag feedback export``
 writes the rows as CSV or JSONL for whoever reviews the answers.
 """
 
@@ -75,7 +77,11 @@ class FeedbackStore:
         origin: str | None = None,
         turn_id: str | None = None,
     ) -> int:
-        """Stores one rating and returns its id. ``citations`` must be JSON-serialisable."""
+        """Stores a rating and returns its row id. ``citations`` must be JSON-serialisable.
+
+        With a ``turn_id`` already rated by the same ``user``, that row is updated instead: the
+        new rating and time, and the new comment when one is given (else the earlier one stays).
+        """
         if rating not in ("up", "down"):
             raise InputError(f"rating must be 'up' or 'down', not {rating!r}.")
         row = (
@@ -91,6 +97,18 @@ class FeedbackStore:
             turn_id,
         )
         with self._lock, closing(self._connect()) as db, db:
+            if turn_id:
+                found = db.execute(
+                    "SELECT id FROM feedback WHERE turn_id = ? AND user IS ? ORDER BY id DESC",
+                    (turn_id, user),
+                ).fetchone()
+                if found:
+                    db.execute(
+                        "UPDATE feedback SET time = ?, rating = ?, "
+                        "comment = COALESCE(?, comment) WHERE id = ?",
+                        (row[0], rating, row[2], found[0]),
+                    )
+                    return int(found[0])
             cursor = db.execute(
                 f"INSERT INTO feedback ({', '.join(COLUMNS[1:])}) "
                 f"VALUES ({', '.join('?' * (len(COLUMNS) - 1))})",

@@ -327,8 +327,8 @@ def rate(
 ) -> str | None:
     """Stores a thumbs up/down on the answer at message ``index``; an error message or None.
 
-    The rating is stored at once, so it is kept even if no comment follows; a comment is stored
-    as a second row with the same rating and ``turn_id`` (the latest row of a turn wins).
+    The rating is stored at once, so it is kept even if no comment follows; a comment that
+    follows updates the same row (the store keeps one row per answer and user).
     """
     answered = convo.answered.get(index)
     if answered is None or liked not in (True, False, "Like", "Dislike"):

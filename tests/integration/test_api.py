@@ -501,6 +501,13 @@ def test_feedback_is_stored_with_the_user_and_exported(web, tmp_path):
         headers={"X-Forwarded-User": "mrossi", "Origin": INTRANET},
     )  # fmt: skip
     assert r.status_code == 201 and r.json() == {"id": 1}
+    changed = web.post(
+        "/api/feedback",
+        json={"question": SYRIA, "answer": turn["answer"], "rating": "down",
+              "turn_id": turn["turn_id"]},
+        headers={"X-Forwarded-User": "mrossi"},
+    )  # fmt: skip
+    assert changed.status_code == 201 and changed.json() == {"id": 1}  # the same answer's row
     assert web.post(
         "/api/feedback", json={"question": "q", "answer": "a", "rating": "up"}
     ).json() == {"id": 2}

@@ -111,3 +111,18 @@ def test_cli_exports_to_stdout_and_to_a_file(tmp_path):
     bad = runner.invoke(app, ["feedback", "export", "--index", str(tmp_path / "i"), "--format",
                               "xml"])  # fmt: skip
     assert bad.exit_code != 0
+
+
+def test_a_second_rating_of_the_same_answer_updates_its_row(tmp_path):
+    store = FeedbackStore(tmp_path / "f.sqlite3")
+    first = store.add(rating="up", question="q", answer="a", turn_id="t-1", user="anna")
+    other_user = store.add(rating="down", question="q", answer="a", turn_id="t-1", user="bob")
+    again = store.add(rating="down", question="q", answer="a", turn_id="t-1", user="anna",
+                      comment="old date")  # fmt: skip
+    kept = store.add(rating="up", question="q", answer="a", turn_id="t-1", user="anna")
+    no_turn = store.add(rating="up", question="q", answer="a")
+    assert again == kept == first and other_user != first and no_turn not in (first, other_user)
+    rows = {r["id"]: r for r in store.rows()}
+    assert store.count() == 3
+    assert (rows[first]["rating"], rows[first]["comment"]) == ("up", "old date")
+    assert rows[other_user]["rating"] == "down" and rows[other_user]["user"] == "bob"

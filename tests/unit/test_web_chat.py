@@ -263,12 +263,15 @@ def test_a_rating_and_its_comment_are_stored_with_the_answer(tmp_path):
     answered, rating = convo.rated
     assert web_chat.store(s, answered, rating, None, "wrong place") is None
     rows = list(s.feedback.rows())  # type: ignore[attr-defined]
-    assert [(r["rating"], r["comment"]) for r in rows] == [("down", None), ("down", "wrong place")]
+    assert [(r["rating"], r["comment"]) for r in rows] == [("down", "wrong place")]
     assert rows[0]["question"] == "where?" and rows[0]["answer"] == "Deir Ezzor [1]."
     assert rows[0]["citations"][0]["link"] == "/articles/seed-1?start=100&end=180#passage"
-    assert rows[0]["turn_id"] == rows[1]["turn_id"] and rows[0]["mode"] == "extractive"
+    assert rows[0]["turn_id"] and rows[0]["mode"] == "extractive"
+    assert rate(s, convo, 1, "Like") is None  # a changed mind: the same row, comment kept
+    [row] = list(s.feedback.rows())  # type: ignore[attr-defined]
+    assert (row["id"], row["rating"], row["comment"]) == (rows[0]["id"], "up", "wrong place")
     assert rate(s, convo, 1, "") is None and convo.rated is None  # a rating taken back
-    assert len(list(s.feedback.rows())) == 2  # type: ignore[attr-defined]
+    assert len(list(s.feedback.rows())) == 1  # type: ignore[attr-defined]
 
 
 def test_the_page_builds(tmp_path):
