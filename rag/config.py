@@ -93,8 +93,10 @@ class Settings(BaseSettings):
         None,
         ge=-1,
         le=1,
-        description="Below this similarity of the best passage the question is refused. "
-        "Unset: the model's calibrated value.",
+        description="Below this support the question is refused (the best passage's "
+        "similarity, a calibrated allowance added for passages in the other language, a little "
+        "taken off per question word the archive never uses). Unset: the model's calibrated "
+        "value.",
     )
     answer_passages: int = Field(5, ge=1, le=20, description="Passages given to the answerer.")
     retrieval_candidates: int = Field(

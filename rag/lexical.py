@@ -55,6 +55,28 @@ def tokenize(text: str, lang: str) -> list[str]:
     return list(_stemmer(lang).stemWords(words))
 
 
+# Words of a question's wording, not of its subject: never "unknown" (see unknown_words). The
+# English stop list above is short (Lucene's 33 words), so an English question to an archive
+# written only in Italian would otherwise "not know" words like "where" or "did".
+# fmt: off
+QUESTION_WORDS = {
+    "en": frozenset((
+        "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many",
+        "much", "did", "does", "do", "done", "doing", "has", "have", "had", "having", "was",
+        "were", "been", "being", "can", "could", "would", "should", "shall", "may", "might",
+        "must", "i", "me", "my", "we", "us", "our", "you", "your", "he", "him", "his", "she",
+        "her", "its", "them", "those", "am", "about", "from", "than", "so", "any", "some",
+        "latest", "still", "today", "now", "ago", "tell", "know",
+    )),
+    "it": frozenset((
+        "cosa", "cos", "qual", "quando", "perché", "perche", "chi", "dove", "come",
+        "quanti", "quante", "quale", "quali", "oggi", "ancora", "ultime", "ultimi", "ultima",
+        "ultimo", "adesso", "ora", "dimmi", "sai",
+    )),
+}
+# fmt: on
+
+
 @dataclass(frozen=True)
 class LexicalDoc:
     """What the lexical index keeps per chunk, to filter without asking the vector store."""
@@ -82,6 +104,7 @@ class LexicalIndex:
         self._lang = np.array([d.lang for d in docs])
         self._date = np.array([d.date_num for d in docs], dtype=np.int64)
         self._source = np.array([d.source for d in docs])
+        self._langs = frozenset(d.lang for d in docs)
         self._position = {d.chunk_id: i for i, d in enumerate(docs)}
 
     def __len__(self) -> int:
@@ -109,6 +132,30 @@ class LexicalIndex:
         if not tokens:
             return np.zeros(len(self.docs), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
+
+    def unknown_words(self, query: str, lang: str) -> list[str]:
+        """The question's words (not stop words) that no indexed chunk contains, in any language.
+
+        A word counts as known when its stem in any of the archive's languages is indexed, so a
+        name spelt alike in Italian and English ("Houthi", "Raqqa") is known either way. Words
+        the archive never uses are a sign that it cannot answer (see Engine.support).
+        """
+        if not self.docs:
+            return []
+        vocab = self._bm25.vocab_dict
+        langs = sorted(self._langs | {lang})
+        stop = _stopwords(lang) | QUESTION_WORDS.get(lang, frozenset())
+        found = _TOKEN.findall(query.lower())
+        words = dict.fromkeys(w for w in found if w not in stop and (len(w) > 1 or w.isdigit()))
+        stemmers = [_stemmer(x) for x in langs]
+
+        def known(word: str) -> bool:
+            # stemmed in each language, and stemmed again: "Houthis" -> "houthi" (English) ->
+            # "houth", the Italian stem of "Houthi"
+            forms = {word, *(st.stemWord(word) for st in stemmers)}
+            return any(st.stemWord(f) in vocab for st in stemmers for f in forms)
+
+        return [w for w in words if not known(w)]
 
     def mask(
         self,

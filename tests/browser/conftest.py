@@ -170,7 +170,7 @@ def server(archive, e5_embedder, host, stranger) -> Iterator[Server]:
         Retriever(index, e5_embedder),
         ExtractiveAnswerer(e5_embedder),
         e5_embedder,
-        refusal_threshold=e5_embedder.spec.refusal_threshold,
+        **e5_embedder.spec.refusal(),
     )
     app = create_app(settings, services=Services.with_engine(settings, engine))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -83,7 +83,7 @@ def archive(tmp_path_factory, e5_embedder, seeds_dir) -> Iterator[Archive]:
         Retriever(index, e5_embedder),
         ExtractiveAnswerer(e5_embedder),
         e5_embedder,
-        refusal_threshold=e5_embedder.spec.refusal_threshold,
+        **e5_embedder.spec.refusal(),
     )
     yield Archive(engine, settings.index_dir)
     index.close()
@@ -314,7 +314,7 @@ def test_an_unreachable_llm_is_a_502_and_a_stream_error(archive, tmp_path, e5_em
         archive.engine.retriever,
         LLMAnswerer(build_chat_model(spec, api_key=None, timeout=5), name=spec.name),
         e5_embedder,
-        refusal_threshold=archive.engine.refusal_threshold,
+        **e5_embedder.spec.refusal(),
     )
     settings = make_settings(tmp_path)
     with TestClient(create_app(settings, services=Services.with_engine(settings, engine))) as c:

@@ -25,7 +25,7 @@ def engine(tmp_path_factory, e5_embedder, seeds_dir):
         Retriever(index, e5_embedder),
         ExtractiveAnswerer(e5_embedder),
         e5_embedder,
-        refusal_threshold=e5_embedder.spec.refusal_threshold,
+        **e5_embedder.spec.refusal(),
     )
     index.close()
 
@@ -102,10 +102,22 @@ def test_a_question_the_archive_cannot_answer_is_refused(engine):
     for question, lang, start in [
         ("What is the recipe for a traditional carbonara?", "en", "I found no article"),
         ("Qual è la ricetta della carbonara tradizionale?", "it", "Non ho trovato"),
+        ("How many Rafale jets did India buy from France?", "en", "I found no article"),
     ]:
         turn = engine.ask(question)
         assert turn.refused and turn.mode == "refusal" and turn.lang == lang
         assert turn.answer.startswith(start) and turn.citations == ()
+
+
+def test_words_the_archive_never_uses_lower_the_support(engine):
+    question = "How many Rafale jets did India buy from France?"
+    passages = engine.search(question, k=5)
+    words = engine.retriever.index.lexical().unknown_words(question, "en")
+    assert "rafale" in words and "jets" in words
+    support = engine.support(question, "en", passages)
+    best = max(p.dense + (engine.cross_lang_allowance if p.lang != "en" else 0) for p in passages)
+    assert support == pytest.approx(best - 2 * engine.unknown_word_penalty)
+    assert engine.unknown_word_penalty > 0 and engine.cross_lang_allowance > 0
 
 
 def test_a_follow_up_is_answered_with_the_previous_subject(engine):
