@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 
 Metadata = Mapping[str, str | int | float | bool | None]
 
+# Chroma's HNSW defaults (16 neighbours, ef_search 100) lost the true nearest chunk for 11% of
+# Belebele questions on a 5.7k-chunk archive holding many duplicate chunks (the same article
+# from two sources): dense-only recall@1 0.74 where exact search gives 0.85. With ef_search 500
+# the nearest chunk is found for 99.5-100% of questions, at about 1 ms more per query.
+EF_SEARCH = 500
+HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": EF_SEARCH}
+
 
 @dataclass(frozen=True)
 class Neighbour:
@@ -74,9 +81,14 @@ class VectorStore:
         col = self._client.get_or_create_collection(
             name,
             embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
+            configuration={"hnsw": dict(HNSW)},
             metadata=meta,
         )
+        hnsw = (getattr(col, "configuration", None) or {}).get("hnsw") or {}
+        if int(hnsw.get("ef_search") or EF_SEARCH) < EF_SEARCH:
+            # an index made before: only ef_search can change (it applies from the next open)
+            col.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
+            log.info("raised ef_search of %s to %s", name, EF_SEARCH)
         found = col.metadata or {}
         if found.get("embedding_model") != self.model_label or found.get("dim") != self.dim:
             raise IndexMismatchError(
