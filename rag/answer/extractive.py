@@ -7,10 +7,13 @@ by its [n], in reading order, make the answer; a last line gives the articles' d
 is paraphrased, so nothing can be invented; what it cannot do is translate a quotation, so a
 quotation in another language than the question's is introduced as such.
 
-The cost is bounded: only the 8 sentences of the top 2 passages that share most words with
-the question (or come first) are embedded, and sentence vectors are cached. On 300 Belebele
-questions this answered as often as embedding every sentence of 5 passages (hit rate 0.26,
-citation precision 0.90 vs 0.88), in 0.63x the time.
+The cost is bounded: only the 6 sentences of the top 2 passages that share most words with
+the question (or come first) are embedded, each by its first 32 words (a long sentence's head
+says what it is about), and sentence vectors are cached. Embedding is nearly all of an
+answer's time. On 300 Belebele questions, 8 whole sentences of 2 passages answered as often as
+every sentence of 5 passages (hit rate 0.26, citation precision 0.90 vs 0.88) in 0.63x the
+time; on 240 more, 6 sentences' heads kept the hit rate (0.217) and citation precision (0.885
+vs 0.890), at 143 ms per ask against 257 ms.
 """
 
 from __future__ import annotations
@@ -45,7 +48,8 @@ class ExtractiveAnswerer:
         max_sentences: int = 3,
         max_per_passage: int = 2,
         max_passages: int = 2,
-        max_candidates: int = 8,
+        max_candidates: int = 6,
+        head_words: int = 32,
         margin: float = 0.03,
         lexical_weight: float = 0.1,
         rank_weight: float = 0.02,
@@ -61,6 +65,7 @@ class ExtractiveAnswerer:
         self.lexical_weight = lexical_weight
         self.rank_weight = rank_weight
         self.max_candidates = max_candidates
+        self.head_words = head_words
         # sentence vectors: the articles people ask about come back often
         self._cache = VectorCache(cache_size)
 
@@ -86,7 +91,8 @@ class ExtractiveAnswerer:
         sentences = [sentences[i] for i in sorted(keep)]
         cheap = [cheap[i] for i in sorted(keep)]
         q = self.embedder.embed_queries([question])[0]
-        vectors = self._cache.vectors([s.text for s in sentences], self.embedder.embed_documents)
+        heads = [" ".join(s.text.split()[: self.head_words]) for s in sentences]
+        vectors = self._cache.vectors(heads, self.embedder.embed_documents)
         scores = [float(d) + c for d, c in zip(vectors @ q, cheap, strict=True)]
 
         order = np.argsort(scores)[::-1]
