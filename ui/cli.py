@@ -13,6 +13,7 @@ import typer
 
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
+from ui.quiet import quiet_phone_home
 
 app = typer.Typer(
     name="newsrag",
@@ -367,19 +368,8 @@ def feedback_export(
 
 
 # --- entry point ----------------------------------------------------------------------------
-def _quiet_phone_home() -> None:
-    """No telemetry, ever (see ENVIRONMENT.md): set before the libraries are imported."""
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # torch's OpenMP threads otherwise spin while waiting: with other busy processes (or
-    # several questions at once) a 20 ms query embedding took over a second; passive: 65 ms
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
 def main() -> None:
-    _quiet_phone_home()
+    quiet_phone_home()
     logging.basicConfig(
         level=os.environ.get("NEWSRAG_LOG_LEVEL", "WARNING").upper(),
         format="%(levelname)s %(name)s: %(message)s",

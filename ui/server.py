@@ -11,7 +11,6 @@ import errno
 import importlib
 import importlib.util
 import logging
-import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +29,7 @@ from . import api, article_page
 from .api import ApiError
 from .feedback import FeedbackStore
 from .present import error_json
+from .quiet import quiet_phone_home
 from .security import RateLimiter, SecurityMiddleware
 from .services import Services
 
@@ -46,19 +46,9 @@ HTTP_CODES = {
 }
 
 
-def quiet_phone_home() -> None:
-    """No telemetry (see ENVIRONMENT.md), no spinning threads; before gradio/torch import."""
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see ui/cli.py: spinning under load
-
-
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
     """The whole web app over ``services`` (built from ``settings`` when not given)."""
-    quiet_phone_home()
+    quiet_phone_home(offline=True)
     if settings is None:
         settings = services.settings if services is not None else Settings.model_validate({})
     if services is None:
