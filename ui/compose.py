@@ -29,14 +29,18 @@ def story_threshold(settings: Settings, embedder: SentenceTransformerEmbedder) -
     return embedder.spec.story_threshold if embedder.spec else StoryLinker.threshold
 
 
-def ingest_parts(settings: Settings, *, rebuild: bool = False) -> IngestParts:
-    embedder = load_embedder(
+def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
+    return load_embedder(
         settings.embedding_model,
         settings.models_dir,
         device=settings.device,
         batch_size=settings.embed_batch_size,
         quantize=settings.quantize,
     )
+
+
+def ingest_parts(settings: Settings, *, rebuild: bool = False) -> IngestParts:
+    embedder = embedder_for(settings)
     if rebuild:
         delete_index(settings)
     index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
@@ -81,13 +85,7 @@ def refusal(settings: Settings, embedder: SentenceTransformerEmbedder) -> dict[s
 
 def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
     """Everything `ask`, `chat`, the web chat and the API need, built from settings."""
-    embedder = load_embedder(
-        settings.embedding_model,
-        settings.models_dir,
-        device=settings.device,
-        batch_size=settings.embed_batch_size,
-        quantize=settings.quantize,
-    )
+    embedder = embedder_for(settings)
     index = open_index_for_queries(settings, embedder)
     retriever = Retriever(
         index,
