@@ -200,18 +200,14 @@ def ask(
     model: ModelOpt = None,
 ) -> None:
     """Answer a question from the archive, citing the passages used."""
-    from rag.chat import Done, Token
     from ui.render import print_turn_footer, to_dict
+    from ui.terminal_chat import stream_turn
 
     f = filters(lang, date_from, date_to, source)
     parts = _engine(index, model)
     console = _console()
     try:
-        for event in parts.engine.ask_stream(question, filters=f):
-            if isinstance(event, Token) and not as_json:
-                console.print(event.text, end="", markup=False, highlight=False, soft_wrap=True)
-            elif isinstance(event, Done):
-                turn = event.turn
+        turn = stream_turn(parts.engine, question, console, filters=f, echo=not as_json)
     finally:
         parts.close()
     if as_json:
