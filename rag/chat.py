@@ -222,7 +222,7 @@ class Engine:
         )  # fmt: skip
 
     def _should_refuse(self, query: str, lang: str, passages: Sequence[Passage]) -> bool:
-        score = self.support(query, lang, passages) if passages else None
+        score = self.support(query, lang, passages)
         return score is None or score < self.refusal_threshold
 
     @staticmethod
