@@ -6,13 +6,15 @@
 
 A question is refused (a fixed message in its language plus the closest articles) when nothing
 passes the filters or when its support (see ``support``) is under the calibrated threshold:
-newsrag never invents an answer from passages that do not answer.
+newsrag never invents an answer from passages that do not answer. Dates read from the question
+("nel 2009") filter first; if that leaves nothing that answers, the search is repeated letting
+undated articles in too (an article without a date is not known to fall outside them).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -167,7 +169,7 @@ class Engine:
         def lap(stage: str) -> None:
             nonlocal clock
             now = time.perf_counter()
-            timings[stage] = round((now - clock) * 1000, 1)
+            timings[stage] = round(timings.get(stage, 0.0) + (now - clock) * 1000, 1)
             clock = now
 
         started = clock
@@ -176,20 +178,22 @@ class Engine:
         lang = detect_query_language(question, default=default)
         query = self.rewriter.rewrite(question, history, lang) if history else question
         lap("rewrite_ms")
-        effective, recency = self._filters(query, lang, filters or Filters())
-        passages = self.retriever.search(
-            query, lang=lang, k=self.passages, filters=effective, recency=recency
-        )
-        lap("retrieve_ms")
-        if self.reranker and passages:
-            passages = self.reranker.rerank(query, passages)
-            lap("rerank_ms")
+        given = filters or Filters()
+        effective, recency = self._filters(query, lang, given)
+        passages = self._retrieve(query, lang, effective, recency, lap)
+        refuse = self._should_refuse(query, lang, passages)
+        if refuse and effective != given:
+            # the dates were read from the question, and an article without a date cannot be
+            # said to fall outside them: search again letting undated articles in
+            wider = self._retrieve(query, lang, given, recency, lap, undated_within=effective)
+            if not self._should_refuse(query, lang, wider):
+                passages, refuse = wider, False
 
         base = Turn(
             question=question, query=query, lang=lang, answer="", citations=(),
             mode=self.mode, refused=False, passages=tuple(passages), filters=effective,
         )  # fmt: skip
-        if self._should_refuse(query, lang, passages):
+        if refuse:
             message = self._refusal(lang, passages, filtered=not effective.is_empty())
             yield Token(message)
             timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -209,6 +213,29 @@ class Engine:
             yield Done(replace(base, answer=message, mode="refusal", refused=True, timings=timings))
             return
         yield Done(replace(base, answer=answer, citations=citations, timings=timings))
+
+    def _retrieve(
+        self,
+        query: str,
+        lang: str,
+        filters: Filters,
+        recency: bool,
+        lap: Callable[[str], None],
+        *,
+        undated_within: Filters | None = None,
+    ) -> list[Passage]:
+        """The passages to answer from; with ``undated_within``, the ones it admits by date
+        plus the undated ones."""
+        k = self.passages * (4 if undated_within else 1)
+        passages = self.retriever.search(query, lang=lang, k=k, filters=filters, recency=recency)
+        if undated_within:
+            admitted = [p for p in passages if _undated_or_within(p, undated_within)]
+            passages = admitted[: self.passages]
+        lap("retrieve_ms")
+        if self.reranker and passages:
+            passages = self.reranker.rerank(query, passages)
+            lap("rerank_ms")
+        return passages
 
     def support(self, query: str, lang: str, passages: Sequence[Passage]) -> float | None:
         """The score compared with the refusal threshold (see the module's ``support``)."""
@@ -237,6 +264,13 @@ class Engine:
 
     def _similarity(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_documents(list(a)) @ self.embedder.embed_documents(list(b)).T
+
+
+def _undated_or_within(passage: Passage, filters: Filters) -> bool:
+    if not passage.date:
+        return True
+    day = passage.date[:10]
+    return (filters.date_from or "") <= day <= (filters.date_to or "9999")
 
 
 def _last_lang(history: Sequence[Message]) -> str | None:
