@@ -8,7 +8,8 @@ passage numbers: used to choose settings) and a test half (odd: reported), so a 
 never chosen on the questions it is reported on. Prints JSON: per config and split, the
 metrics of rag/evaluate.py (mixed corpus, same-language and cross-language conditions).
 Config names: dense, lexical, rrf, w<weight> (weighted fusion), each optionally suffixed
--nostory (no story expansion: pure cross-lingual retrieval under a language filter).
+-nostory (no story expansion: pure cross-lingual retrieval under a language filter), then
+optionally by -s<shift> (the language shift, RetrievalConfig.language_shift; -s0 is none).
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ def parse_config(name: str):
     from rag.retrieval import RetrievalConfig
 
     base = RetrievalConfig()
-    expand = not name.endswith("-nostory")
-    core = name.removesuffix("-nostory")
+    core, _, shift = name.partition("-s")
+    if shift:
+        base = replace(base, language_shift=float(shift))
+    expand = not core.endswith("-nostory")
+    core = core.removesuffix("-nostory")
     if core in ("dense", "lexical", "rrf"):
         return replace(base, fusion=core, expand_stories=expand)
     if core.startswith("w"):

@@ -188,6 +188,7 @@ class Ingestor:
         if prune:
             self._prune(paths, run)
         self.index.lexical()  # brings the BM25 index up to date with what was written
+        self.index.update_language_centroids()  # the stories linked may have changed
         report(len(files))
         t = run.tally
         return IngestReport(

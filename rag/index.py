@@ -7,9 +7,12 @@ error that says how to re-index, never a silent mix of vectors from two models.
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .config import Settings
 from .errors import IndexMismatchError, StoreError
@@ -45,12 +48,56 @@ def read_info(settings: Settings) -> IndexInfo:
         manifest.close()
 
 
+CENTROIDS_KEY = "language_centroids"
+MIN_TRANSLATED_STORIES = 20  # fewer pairs than this give a noisy language direction
+
+
 class ArchiveIndex:
     def __init__(self, index_dir: Path, manifest: Manifest, store: VectorStore) -> None:
         self.index_dir = index_dir
         self.manifest = manifest
         self.store = store
         self._lexical: LexicalIndex | None = None
+        self._centroids: tuple[str, dict[str, np.ndarray]] = ("", {})
+
+    def language_centroids(self) -> dict[str, np.ndarray]:
+        """Per language, the mean vector of its articles that have a translation in the archive.
+
+        Those articles cover the same stories in every language, so the difference of two
+        centroids is the direction of the language itself, not of what it is written about
+        (see Retriever: a question is moved along it to search another language). Empty when
+        the archive holds fewer than MIN_TRANSLATED_STORIES translated stories. Computed after
+        every ingest (``update_language_centroids``) and kept in the manifest.
+        """
+        raw = self.manifest.get_meta(CENTROIDS_KEY)
+        if raw is None:
+            raw = self.update_language_centroids()
+        if raw != self._centroids[0]:
+            saved = json.loads(raw)["centroids"]
+            parsed = {lang: np.asarray(v, dtype=np.float32) for lang, v in saved.items()}
+            self._centroids = (raw, parsed)
+        return self._centroids[1]
+
+    def update_language_centroids(self) -> str:
+        translated = self.manifest.translated_articles()
+        stories = len({story for _, _, story in translated})
+        centroids: dict[str, list[float]] = {}
+        if stories >= MIN_TRANSLATED_STORIES:
+            vectors: dict[str, np.ndarray] = {}
+            ids = [article_id for article_id, _, _ in translated]
+            for i in range(0, len(ids), 1000):
+                vectors.update(self.store.article_vectors(ids[i : i + 1000]))
+            by_lang: dict[str, list[np.ndarray]] = {}
+            for article_id, lang, _ in translated:
+                if article_id in vectors:
+                    by_lang.setdefault(lang, []).append(vectors[article_id])
+            centroids = {
+                lang: [round(float(x), 6) for x in np.mean(vs, axis=0)]
+                for lang, vs in sorted(by_lang.items())
+            }
+        raw = json.dumps({"translated_stories": stories, "centroids": centroids})
+        self.manifest.set_meta(CENTROIDS_KEY, raw)
+        return raw
 
     def lexical(self) -> LexicalIndex:
         """The BM25 index; rebuilt from the manifest when missing or behind it."""

@@ -163,6 +163,15 @@ class Manifest:
                 out.setdefault(r["story_id"], []).append((r["id"], r["lang"]))
         return out
 
+    def translated_articles(self) -> list[tuple[str, str, str]]:
+        """``(article_id, lang, story_id)`` of done articles whose story has several languages."""
+        rows = self._db.execute(
+            "SELECT id, lang, story_id FROM articles WHERE state = 'done' AND story_id IN ("
+            "SELECT story_id FROM articles WHERE state = 'done' AND story_id IS NOT NULL "
+            "GROUP BY story_id HAVING COUNT(DISTINCT lang) > 1) ORDER BY id"
+        )
+        return [(r["id"], r["lang"], r["story_id"]) for r in rows]
+
     def pending(self) -> list[ArticleRecord]:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM articles WHERE state = 'pending'")
         return [_record(r) for r in rows]

@@ -7,6 +7,10 @@
    BM25 only adds evidence, scaled to the query's best lexical match, so a passage in the
    other language (no lexical overlap) is never pushed out by a weak same-language one, as
    plain reciprocal rank fusion does.
+   The dense side searches each other language with the question moved into it: the
+   question's vector plus ``language_shift`` times the difference of the two languages'
+   centroids (ArchiveIndex.language_centroids, measured on the archive's own translated
+   stories). Cosines across languages are then on the scale of those within one.
 3. Questions about the present ("still", "ancora", "latest") add a small recency bonus.
 4. One result per article (its best chunk) and per story: a story found in any language is
    shown in the wanted language when it exists there (the question's, or the filter's), and
@@ -35,6 +39,7 @@ class RetrievalConfig:
     candidates: int = 40
     fusion: Literal["weighted", "rrf", "dense", "lexical"] = "weighted"
     lexical_weight: float = 0.05
+    language_shift: float = 0.75
     rrf_k: int = 60
     expand_stories: bool = True
     recency_weight: float = 0.15
@@ -59,10 +64,14 @@ class _Candidate:
     score: float = 0.0
 
 
-def chroma_where(filters: Filters, *, with_lang: bool = True) -> dict[str, Any] | None:
+def chroma_where(
+    filters: Filters, *, with_lang: bool = True, not_langs: Sequence[str] = ()
+) -> dict[str, Any] | None:
     clauses: list[dict[str, Any]] = []
     if with_lang and filters.lang:
         clauses.append({"lang": filters.lang})
+    if not_langs:
+        clauses.append({"lang": {"$nin": list(not_langs)}})
     if filters.source:
         clauses.append({"source": filters.source})
     if filters.date_from:
@@ -101,28 +110,63 @@ class Retriever:
         want_lang = filters.lang or lang
         expand = cfg.expand_stories or not filters.lang
 
-        candidates = self._candidates(query, lang, qvec, filters, expand)
+        moved = self._moved_queries(qvec, lang)
+        candidates = self._candidates(query, lang, qvec, moved, filters, expand)
         if not candidates:
             return []
         self._fuse(candidates, recency)
         best_per_article: dict[str, _Candidate] = {}
         for c in sorted(candidates, key=lambda c: -c.score):
             best_per_article.setdefault(c.article_id, c)
-        return self._one_per_story(best_per_article, want_lang, filters, qvec, k)
+        return self._one_per_story(
+            best_per_article, want_lang, filters, moved.get(want_lang, qvec), k
+        )
+
+    def _moved_queries(self, qvec: np.ndarray, lang: str) -> dict[str, np.ndarray]:
+        """The question's vector moved into each other language that has a centroid."""
+        shift = self.config.language_shift
+        centroids = self.index.language_centroids() if shift else {}
+        if lang not in centroids:
+            return {}
+        moved = {}
+        for other, centroid in centroids.items():
+            if other != lang:
+                v = qvec + shift * (centroid - centroids[lang])
+                moved[other] = (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
+        return moved
 
     # --- candidates ----------------------------------------------------------------------
     def _candidates(
-        self, query: str, lang: str, qvec: np.ndarray, filters: Filters, expand: bool
+        self,
+        query: str,
+        lang: str,
+        qvec: np.ndarray,
+        moved: dict[str, np.ndarray],
+        filters: Filters,
+        expand: bool,
     ) -> list[_Candidate]:
         n = self.config.candidates
         store = self.index.store
         found: dict[str, Neighbour] = {}
         if self.config.fusion != "lexical":
-            searches = [chroma_where(filters)]
-            if expand and filters.lang:  # the story may be found through another language
-                searches.append(chroma_where(filters, with_lang=False))
-            for where in searches:
-                for hit in store.query_chunks(qvec, n, where):
+            # languages the dense side may return: the filter's, or (expanding stories, which
+            # may be found through another language) all; each searched with its own vector
+            only = filters.lang if filters.lang and not expand else None
+            searches = [
+                (chroma_where(replace(filters, lang=other)), vector)
+                for other, vector in moved.items()
+                if only in (None, other)
+            ]
+            if only is None:
+                rest = replace(filters, lang=None) if expand else filters
+                searches.append((chroma_where(rest, not_langs=list(moved)), qvec))
+            elif only not in moved:
+                searches.append((chroma_where(filters), qvec))
+            if expand and filters.lang and not moved:
+                # the wanted language on its own, so the mixed search cannot crowd it out
+                searches.append((chroma_where(filters), qvec))
+            for where, vector in searches:
+                for hit in store.query_chunks(vector, n, where):
                     found.setdefault(hit.id, hit)
 
         lexical = self.index.lexical()
@@ -133,10 +177,13 @@ class Retriever:
                 langs=langs, date_from=date_number(filters.date_from),
                 date_to=date_number(filters.date_to), source=filters.source,
             )  # fmt: skip
-            missing = [h.doc.chunk_id for h in lexical.top(lex_scores, mask, n)]
-            missing = [cid for cid in missing if cid not in found]
-            for hit in store.get_chunks(missing, qvec):
-                found[hit.id] = hit
+            missing: dict[str, list[str]] = {}
+            for h in lexical.top(lex_scores, mask, n):
+                if h.doc.chunk_id not in found:
+                    missing.setdefault(h.doc.lang, []).append(h.doc.chunk_id)
+            for chunk_lang, ids in missing.items():
+                for hit in store.get_chunks(ids, moved.get(chunk_lang, qvec)):
+                    found[hit.id] = hit
 
         out = []
         for hit in found.values():

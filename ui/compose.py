@@ -91,7 +91,9 @@ def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
         index,
         embedder,
         RetrievalConfig(
-            candidates=settings.retrieval_candidates, lexical_weight=settings.lexical_weight
+            candidates=settings.retrieval_candidates,
+            lexical_weight=settings.lexical_weight,
+            language_shift=settings.language_shift,
         ),
     )
     answerer: Answerer

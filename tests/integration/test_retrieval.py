@@ -12,6 +12,7 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ingest.sync import Ingestor
@@ -191,3 +192,73 @@ def test_results_follow_an_update_of_the_archive(tmp_path):
     ingestor.run([tmp_path], max_bytes=10**6, prune=True)
     assert r.search("drones airport Kabul", lang="en") == []
     idx.close()
+
+
+def _pairs(n: int) -> list[dict]:
+    out = []
+    for i in range(n):
+        out.append(article(f"p{i:02d}-en", f"Report {i} on the convoy number {i} at the border."))
+        out.append(article(f"p{i:02d}-it", f"Rapporto {i} sul convoglio numero {i} al confine.",
+                           lang="it"))  # fmt: skip
+    return out
+
+
+def test_language_centroids_come_from_translated_stories_and_follow_ingest(tmp_path):
+    from rag.index import MIN_TRANSLATED_STORIES
+
+    embedder = HashEmbedder(dim=64)
+    idx = ArchiveIndex.open(
+        Settings(index_dir=tmp_path / "index"), model_label=embedder.label, dim=embedder.dim
+    )
+    source = tmp_path / "pairs.jsonl"
+    pairs = _pairs(MIN_TRANSLATED_STORIES)
+    source.write_text("".join(json.dumps(a) + "\n" for a in pairs), "utf-8")
+    ingestor = Ingestor(idx, embedder, chunk_tokens=40, chunk_overlap=8)
+    ingestor.run([source], max_bytes=10**6)
+    assert idx.language_centroids() == {}  # nothing is linked: no language direction
+
+    for i in range(MIN_TRANSLATED_STORIES - 1):
+        idx.manifest.set_story([f"p{i:02d}-en", f"p{i:02d}-it"], f"p{i:02d}-en")
+    assert idx.language_centroids() == {}  # computed at the last ingest, kept until the next
+    idx.update_language_centroids()
+    assert idx.language_centroids() == {}  # one story short of the minimum
+
+    last = MIN_TRANSLATED_STORIES - 1
+    idx.manifest.set_story([f"p{last:02d}-en", f"p{last:02d}-it"], f"p{last:02d}-en")
+    ingestor.run([source], max_bytes=10**6)  # nothing changed, but the links did
+    centroids = idx.language_centroids()
+    assert sorted(centroids) == ["en", "it"]
+    for lang in ("en", "it"):
+        ids_ = [a["id"] for a in pairs if a["lang"] == lang]
+        vectors = idx.store.article_vectors(ids_)
+        expected = np.mean([vectors[i] for i in ids_], axis=0)
+        assert np.allclose(centroids[lang], expected, atol=1e-5)
+    idx.close()
+
+
+def test_other_languages_are_searched_with_the_question_moved_into_them(index, monkeypatch):
+    idx, embedder = index
+    rng = np.random.default_rng(3)
+    en, it = rng.normal(size=embedder.dim), rng.normal(size=embedder.dim)
+    monkeypatch.setattr(idx, "language_centroids", lambda: {"en": en, "it": it})
+    query = "Islamic State cells attack the army near Deir Ezzor"
+    qvec = embedder.embed_queries([query])[0]
+    moved = qvec + 0.5 * (it - en)
+    moved /= np.linalg.norm(moved)
+
+    found = {}
+    for shift in (0.0, 0.5):
+        r = retriever(index, language_shift=shift, expand_stories=False)
+        hits = r.search(query, lang="en", k=3, filters=Filters(lang="it"))
+        assert ids(hits)[0] == "deir-it"
+        found[shift] = hits[0]
+    chunk = idx.store.vectors([found[0.5].chunk_id])[0]
+    assert found[0.0].dense == pytest.approx(float(chunk @ qvec), abs=1e-4)
+    assert found[0.5].dense == pytest.approx(float(chunk @ moved), abs=1e-4)
+    assert found[0.5].dense != pytest.approx(found[0.0].dense, abs=1e-3)
+
+    # passages in the question's own language keep the question's own vector
+    same = retriever(index, language_shift=0.5).search(query, lang="en", k=1)[0]
+    assert same.article_id == "deir"
+    chunk = idx.store.vectors([same.chunk_id])[0]
+    assert same.dense == pytest.approx(float(chunk @ qvec), abs=1e-4)
