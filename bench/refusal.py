@@ -3,11 +3,12 @@
     python bench/refusal.py --index DIR [--model multilingual-e5-small] [--answerable N]
 
 The index should hold the Belebele passages plus the FA-KES articles (bench/stories.py
---index DIR builds it). Every question is searched twice with the engine's own search:
-as asked, and restricted to the other language (so only a translation can answer it, the
-cross-language case). For each search the parts of the engine's support score are kept (the
-best passage's cosine in the question's language and in the other one, and how many of the
-question's words the archive never contains), see rag.chat.support.
+--index DIR builds it). Every question is searched twice with the engine's own retrieval
+(Engine.retrieve, what `ask` answers from): as asked, and restricted to the other language
+(so only a translation can answer it, the cross-language case). For each search the parts
+of the engine's support score are kept (the best passage's cosine in the question's language
+and in the other one, and how many of the question's words the archive never contains), see
+rag.chat.support.
 
 Questions are split in halves (even/odd line). On the dev half a grid of cross-language
 allowances and unknown-word penalties is tried, each with the threshold that refuses most
@@ -118,7 +119,7 @@ def main() -> None:
             unknown = len(lexical.unknown_words(q.question, lang))
             other = Filters(lang="it" if lang == "en" else "en")
             for variant, filters in (("asked", q.filters), ("cross", other)):
-                hits = engine.search(q.question, k=engine.passages, filters=filters, lang=lang)
+                hits, _, _ = engine.retrieve(q.question, lang, filters)  # as `ask` does
                 cases.append(
                     Case(is_answerable, variant, i % 2, q.question, lang, tuple(hits), unknown)
                 )

@@ -178,16 +178,7 @@ class Engine:
         lang = detect_query_language(question, default=default)
         query = self.rewriter.rewrite(question, history, lang) if history else question
         lap("rewrite_ms")
-        given = filters or Filters()
-        effective, recency = self._filters(query, lang, given)
-        passages = self._retrieve(query, lang, effective, recency, lap)
-        refuse = self._should_refuse(query, lang, passages)
-        if refuse and effective != given:
-            # the dates were read from the question, and an article without a date cannot be
-            # said to fall outside them: search again letting undated articles in
-            wider = self._retrieve(query, lang, given, recency, lap, undated_within=effective)
-            if not self._should_refuse(query, lang, wider):
-                passages, refuse = wider, False
+        passages, effective, refuse = self.retrieve(query, lang, filters or Filters(), lap)
 
         base = Turn(
             question=question, query=query, lang=lang, answer="", citations=(),
@@ -213,6 +204,21 @@ class Engine:
             yield Done(replace(base, answer=message, mode="refusal", refused=True, timings=timings))
             return
         yield Done(replace(base, answer=answer, citations=citations, timings=timings))
+
+    def retrieve(
+        self, query: str, lang: str, given: Filters, lap: Callable[[str], None] = lambda _: None
+    ) -> tuple[list[Passage], Filters, bool]:
+        """What ``ask`` answers from: (passages, the filters applied, whether to refuse)."""
+        effective, recency = self._filters(query, lang, given)
+        passages = self._retrieve(query, lang, effective, recency, lap)
+        refuse = self._should_refuse(query, lang, passages)
+        if refuse and effective != given:
+            # the dates were read from the question, and an article without a date cannot be
+            # said to fall outside them: search again letting undated articles in
+            wider = self._retrieve(query, lang, given, recency, lap, undated_within=effective)
+            if not self._should_refuse(query, lang, wider):
+                passages, refuse = wider, False
+        return passages, effective, refuse
 
     def _retrieve(
         self,

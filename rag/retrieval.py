@@ -10,7 +10,8 @@
    The dense side searches each other language with the question moved into it: the
    question's vector plus ``language_shift`` times the difference of the two languages'
    centroids (ArchiveIndex.language_centroids, measured on the archive's own translated
-   stories). Cosines across languages are then on the scale of those within one.
+   stories), which ranks translations as a search within one language would. The passages
+   still report their plain cosine to the question (the scale refusal is calibrated on).
 3. Questions about the present ("still", "ancora", "latest") add a small recency bonus.
 4. One result per article (its best chunk) and per story: a story found in any language is
    shown in the wanted language when it exists there (the question's, or the filter's), and
@@ -118,9 +119,24 @@ class Retriever:
         best_per_article: dict[str, _Candidate] = {}
         for c in sorted(candidates, key=lambda c: -c.score):
             best_per_article.setdefault(c.article_id, c)
-        return self._one_per_story(
+        found = self._one_per_story(
             best_per_article, want_lang, filters, moved.get(want_lang, qvec), k
         )
+        return self._question_cosines(found, qvec, moved)
+
+    def _question_cosines(
+        self, passages: list[Passage], qvec: np.ndarray, moved: dict[str, np.ndarray]
+    ) -> list[Passage]:
+        """Passages found with a moved question get ``dense`` = the cosine to the question
+        itself: the refusal threshold is calibrated on that scale (see rag.chat.support)."""
+        shifted = [p.chunk_id for p in passages if p.lang in moved]
+        if not shifted:
+            return passages
+        cosines = dict(zip(shifted, self.index.store.vectors(shifted) @ qvec, strict=True))
+        return [
+            replace(p, dense=float(cosines[p.chunk_id])) if p.chunk_id in cosines else p
+            for p in passages
+        ]
 
     def _moved_queries(self, qvec: np.ndarray, lang: str) -> dict[str, np.ndarray]:
         """The question's vector moved into each other language that has a centroid."""

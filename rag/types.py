@@ -106,7 +106,7 @@ class Passage:
     url: str | None
     story_id: str | None
     score: float
-    dense: float | None = None
+    dense: float | None = None  # cosine to the question's own vector (never the moved one)
     lexical: float | None = None
     also_in: tuple[str, ...] = ()  # languages the same story is also available in
 
