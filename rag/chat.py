@@ -6,9 +6,11 @@
 
 A question is refused (a fixed message in its language plus the closest articles) when nothing
 passes the filters or when its support (see ``support``) is under the calibrated threshold:
-newsrag never invents an answer from passages that do not answer. Dates read from the question
-("nel 2009") filter first; if that leaves nothing that answers, the search is repeated letting
-undated articles in too (an article without a date is not known to fall outside them).
+newsrag never invents an answer from passages that do not answer. An answerer that reads the
+passages and finds no answer in them (an LLM writes NO_ANSWER) gets the same refusal. Dates
+read from the question ("nel 2009") filter first; if that leaves nothing that answers, the
+search is repeated letting undated articles in too (an article without a date is not known
+to fall outside them).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from .answer import Answerer
+from .answer import Answerer, declines, may_decline
 from .answer.citations import guard
 from .answer.messages import format_date, text
 from .embedding import Embedder
@@ -192,10 +194,25 @@ class Engine:
             return
 
         pieces: list[str] = []
+        held: str | None = ""  # the answer's start, held back while it may be NO_ANSWER
         for piece in self.answerer.stream(query, lang, passages, history):
             pieces.append(piece)
-            yield Token(piece)
+            if held is None:
+                yield Token(piece)
+            elif may_decline(held + piece):
+                held += piece
+            else:
+                yield Token(held + piece)
+                held = None
         lap("answer_ms")
+        if held is not None and declines(held):  # the answerer found no answer in them
+            message = self._refusal(lang, passages, filtered=False)
+            yield Token(message)
+            timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+            yield Done(replace(base, answer=message, mode="refusal", refused=True, timings=timings))
+            return
+        if held:
+            yield Token(held)
         answer, citations = guard("".join(pieces), passages, lang=lang, similarity=self._similarity)
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)

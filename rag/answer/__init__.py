@@ -4,15 +4,31 @@
     ├── ExtractiveAnswerer   picks the passages' sentences that answer (no LLM, instant)
     └── LLMAnswerer          a LangChain chat model, prompted from prompts/answer.md
 
-Whatever an answerer writes then goes through citations.guard().
+Whatever an answerer writes then goes through citations.guard(). An answerer that finds that
+the passages do not answer the question writes only NO_ANSWER: the engine then gives its own
+refusal (a fixed sentence in the question's language and the closest articles).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from ..types import Message, Passage
+
+NO_ANSWER = "NO_ANSWER"
+
+
+def declines(text: str) -> bool:
+    """True for an answer that starts with NO_ANSWER (small models may explain after it)."""
+    return re.match(rf"\W*{NO_ANSWER}\b", text, flags=re.IGNORECASE) is not None
+
+
+def may_decline(start: str) -> bool:
+    """True while the start of an answer could still turn out to be NO_ANSWER."""
+    head = start.strip().upper()
+    return NO_ANSWER.startswith(head) or declines(start)
 
 
 class Answerer(Protocol):

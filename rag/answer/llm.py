@@ -25,6 +25,7 @@ from langchain_core.messages import (
 
 from ..errors import ConfigError, ModelError, NewsragError
 from ..types import Message, Passage
+from . import NO_ANSWER
 from .chat_models import (  # noqa: F401 - re-exported: the module users import from
     OPENAI_DEFAULT_URL,
     PROMPT_DIR,
@@ -139,7 +140,8 @@ class LLMAnswerer:
             )
             for i, p in enumerate(passages, start=1)
         ]
-        out: list[BaseMessage] = [SystemMessage(self.prompt["system"].format(language=language))]
+        system = self.prompt["system"].format(language=language, no_answer=NO_ANSWER)
+        out: list[BaseMessage] = [SystemMessage(system)]
         recent = _clean_history(list(history)[-self.max_history :], self.max_history_chars)
         out += [
             HumanMessage(m.content) if m.role == "user" else AIMessage(m.content) for m in recent

@@ -8,6 +8,7 @@ import pytest
 
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.messages import text
 from rag.chat import Done, Engine, Token
 from rag.config import Settings
 from rag.index import ArchiveIndex
@@ -171,3 +172,39 @@ def test_a_year_read_from_the_question_admits_undated_articles_but_not_other_yea
     turn = engine.ask("What happened in Mosul in 2031?")
     assert turn.refused and not turn.passages
     index.close()
+
+
+def _llm_engine(engine: Engine, reply: str) -> Engine:
+    from langchain_core.language_models import GenericFakeChatModel
+
+    from rag.answer.llm import LLMAnswerer
+
+    chat_model = GenericFakeChatModel(messages=iter([reply]))
+    return Engine(
+        engine.retriever, LLMAnswerer(chat_model, name="llm:fake"), engine.embedder,
+        refusal_threshold=engine.refusal_threshold,
+        cross_lang_allowance=engine.cross_lang_allowance,
+        unknown_word_penalty=engine.unknown_word_penalty,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("reply", ["NO_ANSWER", " no_answer.", "NO_ANSWER: the sources only…"])
+def test_an_llm_that_finds_no_answer_in_the_passages_gets_the_refusal(engine, reply):
+    llm = _llm_engine(engine, reply)
+    events = list(llm.ask_stream("chi ha attaccato la base di Acharan?"))
+    turn = events[-1].turn
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert turn.refused and turn.mode == "refusal" and not turn.citations
+    assert turn.passages  # it read passages, and found no answer in them
+    assert "NO_ANSWER" not in streamed.upper() and streamed == turn.answer
+    assert turn.answer.startswith(text("it", "refusal"))  # the fixed sentence, in Italian
+
+
+def test_an_llm_answer_that_starts_like_no_is_streamed_whole(engine):
+    reply = "No: la base di Acharan è stata attaccata dal JNIM [1]."
+    llm = _llm_engine(engine, reply)
+    events = list(llm.ask_stream("chi ha attaccato la base di Acharan?"))
+    turn = events[-1].turn
+    streamed = "".join(e.text for e in events if isinstance(e, Token))
+    assert not turn.refused and turn.mode == "llm:fake"
+    assert streamed == reply and turn.citations[0].lang == "it"
