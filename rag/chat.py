@@ -7,10 +7,7 @@
 A question is refused (a fixed message in its language plus the closest articles) when nothing
 passes the filters or when its support (see ``support``) is under the calibrated threshold:
 newsrag never invents an answer from passages that do not answer. An answerer that reads the
-passages and finds no answer in them (an LLM writes NO_ANSWER) gets the same refusal. Dates
-read from the question ("nel 2009") filter first; if that leaves nothing that answers, the
-search is repeated letting undated articles in too (an article without a date is not known
-to fall outside them).
+passages and finds no answer in them (an LLM writes NO_ANSWER) gets the same refusal.
 """
 
 from __future__ import annotations
@@ -171,7 +168,7 @@ class Engine:
         def lap(stage: str) -> None:
             nonlocal clock
             now = time.perf_counter()
-            timings[stage] = round(timings.get(stage, 0.0) + (now - clock) * 1000, 1)
+            timings[stage] = round((now - clock) * 1000, 1)
             clock = now
 
         started = clock
@@ -227,38 +224,14 @@ class Engine:
     ) -> tuple[list[Passage], Filters, bool]:
         """What ``ask`` answers from: (passages, the filters applied, whether to refuse)."""
         effective, recency = self._filters(query, lang, given)
-        passages = self._retrieve(query, lang, effective, recency, lap)
-        refuse = self._should_refuse(query, lang, passages)
-        if refuse and effective != given:
-            # the dates were read from the question, and an article without a date cannot be
-            # said to fall outside them: search again letting undated articles in
-            wider = self._retrieve(query, lang, given, recency, lap, undated_within=effective)
-            if not self._should_refuse(query, lang, wider):
-                passages, refuse = wider, False
-        return passages, effective, refuse
-
-    def _retrieve(
-        self,
-        query: str,
-        lang: str,
-        filters: Filters,
-        recency: bool,
-        lap: Callable[[str], None],
-        *,
-        undated_within: Filters | None = None,
-    ) -> list[Passage]:
-        """The passages to answer from; with ``undated_within``, the ones it admits by date
-        plus the undated ones."""
-        k = self.passages * (4 if undated_within else 1)
-        passages = self.retriever.search(query, lang=lang, k=k, filters=filters, recency=recency)
-        if undated_within:
-            admitted = [p for p in passages if _undated_or_within(p, undated_within)]
-            passages = admitted[: self.passages]
+        passages = self.retriever.search(
+            query, lang=lang, k=self.passages, filters=effective, recency=recency
+        )
         lap("retrieve_ms")
         if self.reranker and passages:
             passages = self.reranker.rerank(query, passages)
             lap("rerank_ms")
-        return passages
+        return passages, effective, self._should_refuse(query, lang, passages)
 
     def support(self, query: str, lang: str, passages: Sequence[Passage]) -> float | None:
         """The score compared with the refusal threshold (see the module's ``support``)."""
@@ -287,13 +260,6 @@ class Engine:
 
     def _similarity(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_documents(list(a)) @ self.embedder.embed_documents(list(b)).T
-
-
-def _undated_or_within(passage: Passage, filters: Filters) -> bool:
-    if not passage.date:
-        return True
-    day = passage.date[:10]
-    return (filters.date_from or "") <= day <= (filters.date_to or "9999")
 
 
 def _last_lang(history: Sequence[Message]) -> str | None:

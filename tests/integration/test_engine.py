@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from ingest.sync import Ingestor
@@ -138,40 +136,6 @@ def test_streaming_yields_pieces_then_the_turn(engine):
     assert len(tokens) >= 2
     turn = events[-1].turn
     assert set(turn.timings) >= {"retrieve_ms", "answer_ms", "total_ms"}
-
-
-def test_a_year_read_from_the_question_admits_undated_articles_but_not_other_years(
-    tmp_path, e5_embedder
-):
-    source = tmp_path / "archive.jsonl"
-    rows = [
-        {"id": "aleppo-undated", "title": "The battle of Aleppo", "lang": "en",
-         "text": "The battle of Aleppo began in July 2012, when rebel forces entered the "
-                 "eastern districts of the city and fighting spread to the old souks."},
-        {"id": "mosul-2016", "title": "Mosul offensive", "lang": "en", "date": "2016-10-17",
-         "text": "Iraqi forces launched the offensive to retake Mosul from the Islamic State, "
-                 "advancing on the city from the south and the east."},
-    ]  # fmt: skip
-    source.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    index = ArchiveIndex.open(
-        Settings(index_dir=tmp_path / "index"), model_label=e5_embedder.label, dim=e5_embedder.dim
-    )
-    Ingestor(index, e5_embedder).run([source], max_bytes=10**6)
-    engine = Engine(
-        Retriever(index, e5_embedder), ExtractiveAnswerer(e5_embedder), e5_embedder,
-        **e5_embedder.spec.refusal(),
-    )  # fmt: skip
-    assert engine.search("What happened in Aleppo in 2012?") == []  # the year is a filter
-
-    turn = engine.ask("What happened in Aleppo in 2012?")
-    assert not turn.refused and turn.filters.date_from == "2012-01-01"
-    assert [c.article_id for c in turn.citations] == ["aleppo-undated"]
-    assert all(p.date is None for p in turn.passages)
-
-    # an article dated in another year stays out: no answer about Mosul "in 2031"
-    turn = engine.ask("What happened in Mosul in 2031?")
-    assert turn.refused and not turn.passages
-    index.close()
 
 
 def _llm_engine(engine: Engine, reply: str) -> Engine:
