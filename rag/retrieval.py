@@ -58,21 +58,18 @@ class RetrievalConfig:
 class _Candidate:
     chunk_id: str
     article_id: str
-    dense: float
+    dense: float  # cosine to the question as moved into the chunk's language (ranks)
     lexical: float
     text: str = ""
     meta: dict[str, Any] | None = None
     score: float = 0.0
+    cosine: float = 0.0  # cosine to the question itself (reported: refusal is calibrated on it)
 
 
-def chroma_where(
-    filters: Filters, *, with_lang: bool = True, not_langs: Sequence[str] = ()
-) -> dict[str, Any] | None:
+def chroma_where(filters: Filters, *, with_lang: bool = True) -> dict[str, Any] | None:
     clauses: list[dict[str, Any]] = []
     if with_lang and filters.lang:
         clauses.append({"lang": filters.lang})
-    if not_langs:
-        clauses.append({"lang": {"$nin": list(not_langs)}})
     if filters.source:
         clauses.append({"source": filters.source})
     if filters.date_from:
@@ -119,24 +116,7 @@ class Retriever:
         best_per_article: dict[str, _Candidate] = {}
         for c in sorted(candidates, key=lambda c: -c.score):
             best_per_article.setdefault(c.article_id, c)
-        found = self._one_per_story(
-            best_per_article, want_lang, filters, moved.get(want_lang, qvec), k
-        )
-        return self._question_cosines(found, qvec, moved)
-
-    def _question_cosines(
-        self, passages: list[Passage], qvec: np.ndarray, moved: dict[str, np.ndarray]
-    ) -> list[Passage]:
-        """Passages found with a moved question get ``dense`` = the cosine to the question
-        itself: the refusal threshold is calibrated on that scale (see rag.chat.support)."""
-        shifted = [p.chunk_id for p in passages if p.lang in moved]
-        if not shifted:
-            return passages
-        cosines = dict(zip(shifted, self.index.store.vectors(shifted) @ qvec, strict=True))
-        return [
-            replace(p, dense=float(cosines[p.chunk_id])) if p.chunk_id in cosines else p
-            for p in passages
-        ]
+        return self._one_per_story(best_per_article, want_lang, filters, qvec, moved, k)
 
     def _moved_queries(self, qvec: np.ndarray, lang: str) -> dict[str, np.ndarray]:
         """The question's vector moved into each other language that has a centroid."""
@@ -165,24 +145,18 @@ class Retriever:
         store = self.index.store
         found: dict[str, Neighbour] = {}
         if self.config.fusion != "lexical":
-            # languages the dense side may return: the filter's, or (expanding stories, which
-            # may be found through another language) all; each searched with its own vector
-            only = filters.lang if filters.lang and not expand else None
-            searches = [
-                (chroma_where(replace(filters, lang=other)), vector)
-                for other, vector in moved.items()
-                if only in (None, other)
-            ]
-            if only is None:
-                rest = replace(filters, lang=None) if expand else filters
-                searches.append((chroma_where(rest, not_langs=list(moved)), qvec))
-            elif only not in moved:
-                searches.append((chroma_where(filters), qvec))
-            if expand and filters.lang and not moved:
-                # the wanted language on its own, so the mixed search cannot crowd it out
-                searches.append((chroma_where(filters), qvec))
+            if filters.lang and not expand:
+                searches = [(chroma_where(filters), moved.get(filters.lang, qvec))]
+            else:  # every language: the story may be found through any of its versions
+                mixed = chroma_where(filters, with_lang=False)
+                searches = [(mixed, qvec)]
+                searches += [(mixed, v) for other, v in moved.items() if other != filters.lang]
+                if filters.lang:  # the wanted language on its own, never crowded out
+                    searches.append((chroma_where(filters), moved.get(filters.lang, qvec)))
+            # unfiltered searches cost a third of filtered ones in Chroma; each hit is then
+            # scored with its own language's vector, whichever search found it
             for where, vector in searches:
-                for hit in store.query_chunks(vector, n, where):
+                for hit in store.query_chunks(vector, n, where, with_vectors=bool(moved)):
                     found.setdefault(hit.id, hit)
 
         lexical = self.index.lexical()
@@ -205,9 +179,10 @@ class Retriever:
         for hit in found.values():
             pos = lexical.position(hit.id)
             lex = float(lex_scores[pos]) if pos is not None and len(lex_scores) else 0.0
+            dense, cosine = _cosines(hit, qvec, moved)
             out.append(
-                _Candidate(hit.id, str(hit.metadata["article_id"]), hit.score, lex,
-                           hit.document, hit.metadata)
+                _Candidate(hit.id, str(hit.metadata["article_id"]), dense, lex, hit.document,
+                           hit.metadata, cosine=cosine)
             )  # fmt: skip
         return out
 
@@ -253,6 +228,7 @@ class Retriever:
         want_lang: str,
         filters: Filters,
         qvec: np.ndarray,
+        moved: dict[str, np.ndarray],
         k: int,
     ) -> list[Passage]:
         """The k best stories, each shown through its member in ``want_lang`` when it has one."""
@@ -284,10 +260,12 @@ class Retriever:
                     fetch[sibling] = len(chosen)
             chosen.append((pick, top.score, langs))
 
-        for article_id, hits in self.index.store.chunks_of_articles(list(fetch), qvec).items():
+        siblings = self.index.store.chunks_of_articles(list(fetch), moved.get(want_lang, qvec))
+        for article_id, hits in siblings.items():
             h = max(hits, key=lambda n: n.score)
             _, story_score, langs = chosen[fetch[article_id]]
-            found = _Candidate(h.id, article_id, h.score, 0.0, h.document, h.metadata, h.score)
+            dense, cosine = _cosines(h, qvec, moved)
+            found = _Candidate(h.id, article_id, dense, 0.0, h.document, h.metadata, dense, cosine)
             chosen[fetch[article_id]] = (found, story_score, langs)
 
         records = manifest.get_many([c.article_id for c, _, _ in chosen])
@@ -298,6 +276,15 @@ class Retriever:
             for c, score, langs in chosen
             if c.article_id in records
         ]
+
+
+def _cosines(hit: Neighbour, qvec: np.ndarray, moved: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(cosine to the question moved into the hit's language, cosine to the question)."""
+    if hit.vector is None:
+        return hit.score, hit.score
+    own = float(hit.vector @ qvec)
+    vector = moved.get(str(hit.metadata.get("lang")))
+    return (own if vector is None else float(hit.vector @ vector)), own
 
 
 def _days(meta: dict[str, Any] | None) -> float | None:
@@ -313,7 +300,7 @@ def _passage(c: _Candidate, rec: ArticleRecord, score: float, also: set[str]) ->
     return Passage(
         chunk_id=c.chunk_id, article_id=rec.id, text=rec.text[start:end], start=start, end=end,
         title=rec.title, date=rec.date, lang=rec.lang, source=rec.source, url=rec.url,
-        story_id=rec.story_id, score=score, dense=c.dense, lexical=c.lexical,
+        story_id=rec.story_id, score=score, dense=c.cosine, lexical=c.lexical,
         also_in=tuple(sorted(also)),
     )  # fmt: skip
 

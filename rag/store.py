@@ -36,6 +36,7 @@ class Neighbour:
     score: float
     document: str
     metadata: dict[str, Any]
+    vector: np.ndarray | None = None  # the stored vector, when it was asked for
 
 
 def open_client(index_dir: Path, chroma_url: str | None) -> Any:
@@ -128,9 +129,14 @@ class VectorStore:
         return int(self.chunks.count())
 
     def query_chunks(
-        self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None = None
+        self,
+        vector: np.ndarray,
+        k: int,
+        where: Mapping[str, Any] | None = None,
+        *,
+        with_vectors: bool = False,
     ) -> list[Neighbour]:
-        return self._query(self.chunks, vector, k, where)
+        return self._query(self.chunks, vector, k, where, with_vectors=with_vectors)
 
     def get_chunks(self, ids: Sequence[str], vector: np.ndarray) -> list[Neighbour]:
         """Chunks by id, scored by cosine with ``vector`` (vectors are normalised)."""
@@ -211,30 +217,45 @@ class VectorStore:
 
     # --------------------------------------------------------------------------------------
     def _query(
-        self, col: Any, vector: np.ndarray, k: int, where: Mapping[str, Any] | None
+        self,
+        col: Any,
+        vector: np.ndarray,
+        k: int,
+        where: Mapping[str, Any] | None,
+        *,
+        with_vectors: bool = False,
     ) -> list[Neighbour]:
+        include = ["documents", "metadatas", "distances"] + (["embeddings"] if with_vectors else [])
         res = col.query(
             query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
             n_results=k,
             where=dict(where) if where else None,
-            include=["documents", "metadatas", "distances"],
+            include=include,
         )
-        docs = (res.get("documents") or [[]])[0] or [""] * len(res["ids"][0])
+        ids = res["ids"][0]
+        docs = (res.get("documents") or [[]])[0] or [""] * len(ids)
+        vectors = list(res["embeddings"][0]) if with_vectors else [None] * len(ids)
         return [
-            Neighbour(id=i, score=1.0 - float(d), document=doc or "", metadata=dict(m or {}))
-            for i, d, doc, m in zip(
-                res["ids"][0], res["distances"][0], docs, res["metadatas"][0], strict=True
+            Neighbour(
+                id=i, score=1.0 - float(d), document=doc or "", metadata=dict(m or {}),
+                vector=None if v is None else np.asarray(v, dtype=np.float32),
             )
-        ]
+            for i, d, doc, m, v in zip(
+                ids, res["distances"][0], docs, res["metadatas"][0], vectors, strict=True
+            )
+        ]  # fmt: skip
 
 
 def _scored(got: Mapping[str, Any], vector: np.ndarray) -> list[Neighbour]:
     if not got["ids"]:
         return []
-    scores = np.asarray(got["embeddings"], dtype=np.float32) @ np.asarray(vector, np.float32)
+    vectors = np.asarray(got["embeddings"], dtype=np.float32)
+    scores = vectors @ np.asarray(vector, np.float32)
     return [
-        Neighbour(id=i, score=float(s), document=d or "", metadata=dict(m or {}))
-        for i, s, d, m in zip(got["ids"], scores, got["documents"], got["metadatas"], strict=True)
+        Neighbour(id=i, score=float(s), document=d or "", metadata=dict(m or {}), vector=v)
+        for i, s, d, m, v in zip(
+            got["ids"], scores, got["documents"], got["metadatas"], vectors, strict=True
+        )
     ]
 
 
