@@ -173,8 +173,11 @@ def main() -> None:
     slices = [unseen[i * n : (i + 1) * n] for i in range(4)]
     story_of, lang_of = archive_maps(index.manifest.iter_records())
 
+    shift = engine.retriever.config.language_shift  # the model's, as the engine uses it
+
     def ours(fusion: str) -> Callable:
-        retriever = Retriever(index, embedder, RetrievalConfig(fusion=fusion))  # type: ignore[arg-type]
+        config = RetrievalConfig(fusion=fusion, language_shift=shift)  # type: ignore[arg-type]
+        retriever = Retriever(index, embedder, config)
 
         def search(q, filters: Filters) -> list[str]:
             hits = retriever.search(q.question, lang=q.lang or "en", k=10, filters=filters)
@@ -211,7 +214,7 @@ def main() -> None:
     out["quality"] = {"questions": len(questions), **quality}
 
     # speed --------------------------------------------------------------------------------
-    bm25 = Retriever(index, embedder, RetrievalConfig(fusion="lexical"))
+    bm25 = Retriever(index, embedder, RetrievalConfig(fusion="lexical", language_shift=shift))
     runs: list[tuple[str, Callable[[str], Any], list[str], list[str]]] = [
         ("newsrag_search", lambda q: engine.search(q, k=10), slices[0], slices[1]),
         ("newsrag_ask_extractive", lambda q: engine.ask(q), slices[2], slices[3]),

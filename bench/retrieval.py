@@ -9,7 +9,7 @@ never chosen on the questions it is reported on. Prints JSON: per config and spl
 metrics of rag/evaluate.py (mixed corpus, same-language and cross-language conditions).
 Config names: dense, lexical, rrf, w<weight> (weighted fusion), each optionally suffixed
 -nostory (no story expansion: pure cross-lingual retrieval under a language filter), then
-optionally by -s<shift> (the language shift, RetrievalConfig.language_shift; -s0 is none).
+optionally by -s<shift> (the language shift; without it, the model's own value; -s0: none).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
 
-def parse_config(name: str):
+def parse_config(name: str, language_shift: float = 0.0):
     from rag.retrieval import RetrievalConfig
 
-    base = RetrievalConfig()
+    base = RetrievalConfig(language_shift=language_shift)
     core, _, shift = name.partition("-s")
     if shift:
         base = replace(base, language_shift=float(shift))
@@ -87,7 +87,8 @@ def main() -> None:
     out = {"index": str(args.index), "model": embedder.label, "questions": len(questions),
            "query_embed_ms": round(embed_ms, 1), "configs": {}}  # fmt: skip
     for name in args.configs.split(","):
-        retriever = Retriever(index, embedder, parse_config(name))
+        shift = embedder.spec.language_shift if embedder.spec else 0.0
+        retriever = Retriever(index, embedder, parse_config(name, shift))
 
         def search(q, filters, retriever=retriever):
             lang = q.lang or "en"

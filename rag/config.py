@@ -105,12 +105,13 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(
         0.05, ge=0, description="Weight of BM25 in the fusion (0 = dense only)."
     )
-    language_shift: float = Field(
-        0.75,
+    language_shift: float | None = Field(
+        None,
         ge=0,
         le=2,
-        description="How far a question is moved along the archive's language direction to "
-        "search another language (learnt from its translated stories; 0 = not moved).",
+        description="How far a question is moved along the archive's language direction "
+        "(learnt from its translated stories) to search another language; 0 = not moved. "
+        "Unset: the model's measured value (0.75 for multilingual-e5-small, 0 otherwise).",
     )
     history_turns: int = Field(
         3, ge=0, le=20, description="Earlier question/answer pairs a follow-up may use."

@@ -40,7 +40,7 @@ class RetrievalConfig:
     candidates: int = 40
     fusion: Literal["weighted", "rrf", "dense", "lexical"] = "weighted"
     lexical_weight: float = 0.05
-    language_shift: float = 0.75
+    language_shift: float = 0.0  # the model's measured value comes from ModelSpec
     rrf_k: int = 60
     expand_stories: bool = True
     recency_weight: float = 0.15

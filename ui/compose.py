@@ -23,6 +23,12 @@ class IngestParts:
     ingestor: Ingestor
 
 
+def language_shift(settings: Settings, embedder: SentenceTransformerEmbedder) -> float:
+    if settings.language_shift is not None:
+        return settings.language_shift
+    return embedder.spec.language_shift if embedder.spec else 0.0
+
+
 def story_threshold(settings: Settings, embedder: SentenceTransformerEmbedder) -> float:
     if settings.story_threshold is not None:
         return settings.story_threshold
@@ -93,7 +99,7 @@ def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
         RetrievalConfig(
             candidates=settings.retrieval_candidates,
             lexical_weight=settings.lexical_weight,
-            language_shift=settings.language_shift,
+            language_shift=language_shift(settings, embedder),
         ),
     )
     answerer: Answerer
