@@ -167,13 +167,10 @@ class Retriever:
                 langs=langs, date_from=date_number(filters.date_from),
                 date_to=date_number(filters.date_to), source=filters.source,
             )  # fmt: skip
-            missing: dict[str, list[str]] = {}
-            for h in lexical.top(lex_scores, mask, n):
-                if h.doc.chunk_id not in found:
-                    missing.setdefault(h.doc.lang, []).append(h.doc.chunk_id)
-            for chunk_lang, ids in missing.items():
-                for hit in store.get_chunks(ids, moved.get(chunk_lang, qvec)):
-                    found[hit.id] = hit
+            missing = [h.doc.chunk_id for h in lexical.top(lex_scores, mask, n)]
+            missing = [cid for cid in missing if cid not in found]
+            for hit in store.get_chunks(missing, qvec):  # scored by language below (_cosines)
+                found[hit.id] = hit
 
         out = []
         for hit in found.values():
