@@ -183,11 +183,15 @@ class Engine:
             question=question, query=query, lang=lang, answer="", citations=(),
             mode=self.mode, refused=False, passages=tuple(passages), filters=effective,
         )  # fmt: skip
-        if refuse:
-            message = self._refusal(lang, passages, filtered=not effective.is_empty())
+
+        def refused(*, filtered: bool) -> Iterator[Event]:
+            message = self._refusal(lang, passages, filtered=filtered)
             yield Token(message)
             timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
             yield Done(replace(base, answer=message, mode="refusal", refused=True, timings=timings))
+
+        if refuse:
+            yield from refused(filtered=not effective.is_empty())
             return
 
         pieces: list[str] = []
@@ -203,10 +207,7 @@ class Engine:
                 held = None
         lap("answer_ms")
         if held is not None and declines(held):  # the answerer found no answer in them
-            message = self._refusal(lang, passages, filtered=False)
-            yield Token(message)
-            timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            yield Done(replace(base, answer=message, mode="refusal", refused=True, timings=timings))
+            yield from refused(filtered=False)
             return
         if held:
             yield Token(held)
