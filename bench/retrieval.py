@@ -63,6 +63,7 @@ def main() -> None:
     from rag.evaluate import archive_maps, evaluate, load_questions
     from rag.index import ArchiveIndex
     from rag.retrieval import Retriever
+    from ui.compose import language_shift
 
     settings = Settings(index_dir=args.index, embedding_model=args.model, quantize=args.quantize)
     embedder = load_embedder(args.model, settings.models_dir, quantize=args.quantize)
@@ -86,8 +87,8 @@ def main() -> None:
 
     out = {"index": str(args.index), "model": embedder.label, "questions": len(questions),
            "query_embed_ms": round(embed_ms, 1), "configs": {}}  # fmt: skip
+    shift = language_shift(settings, embedder)  # the model's, as the engine uses it
     for name in args.configs.split(","):
-        shift = embedder.spec.language_shift if embedder.spec else 0.0
         retriever = Retriever(index, embedder, parse_config(name, shift))
 
         def search(q, filters, retriever=retriever):
