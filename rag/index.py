@@ -7,6 +7,7 @@ error that says how to re-index, never a silent mix of vectors from two models.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import shutil
 from dataclasses import dataclass
@@ -80,6 +81,14 @@ class ArchiveIndex:
 
     def update_language_centroids(self) -> str:
         translated = self.manifest.translated_articles()
+        # the articles and their vectors they were computed from: an unchanged ingest run
+        # keeps them without reading every translated article's vector again
+        basis = hashlib.sha256(
+            json.dumps([self.manifest.generation(), translated]).encode()
+        ).hexdigest()
+        saved = self.manifest.get_meta(CENTROIDS_KEY)
+        if saved is not None and json.loads(saved).get("basis") == basis:
+            return saved
         stories = len({story for _, _, story in translated})
         centroids: dict[str, list[float]] = {}
         if stories >= MIN_TRANSLATED_STORIES:
@@ -95,7 +104,7 @@ class ArchiveIndex:
                 lang: [round(float(x), 6) for x in np.mean(vs, axis=0)]
                 for lang, vs in sorted(by_lang.items())
             }
-        raw = json.dumps({"translated_stories": stories, "centroids": centroids})
+        raw = json.dumps({"translated_stories": stories, "basis": basis, "centroids": centroids})
         self.manifest.set_meta(CENTROIDS_KEY, raw)
         return raw
 
