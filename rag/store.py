@@ -8,6 +8,7 @@ whatever distance Chroma reports.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,12 @@ Metadata = Mapping[str, str | int | float | bool | None]
 # the nearest chunk is found for 99.5-100% of questions, at about 1 ms more per query.
 EF_SEARCH = 500
 HNSW = {"space": "cosine", "max_neighbors": 32, "ef_construction": 200, "ef_search": EF_SEARCH}
+
+# Embedded Chroma keeps its catalogue in SQLite. A write that meets another connection's write
+# (Chroma's own, or a second process on the same folder) can fail at once with "database is
+# locked" instead of waiting; seen once in CI on the ef_search change right after an add. Every
+# write below is idempotent (upsert, delete, a setting), so it is simply tried again.
+LOCK_RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ class VectorStore:
         hnsw = (getattr(col, "configuration", None) or {}).get("hnsw") or {}
         if int(hnsw.get("ef_search") or EF_SEARCH) < EF_SEARCH:
             # an index made before: only ef_search can change (it applies from the next open)
-            col.modify(configuration={"hnsw": {"ef_search": EF_SEARCH}})
+            _write(col, "modify", configuration={"hnsw": {"ef_search": EF_SEARCH}})
             log.info("raised ef_search of %s to %s", name, EF_SEARCH)
         found = col.metadata or {}
         if found.get("embedding_model") != self.model_label or found.get("dim") != self.dim:
@@ -114,7 +121,9 @@ class VectorStore:
         self.delete_chunks(article_ids)
         for i in range(0, len(ids), self._max_batch):
             j = i + self._max_batch
-            self.chunks.upsert(
+            _write(
+                self.chunks,
+                "upsert",
                 ids=list(ids[i:j]),
                 embeddings=vectors[i:j],
                 documents=list(documents[i:j]),
@@ -123,7 +132,9 @@ class VectorStore:
 
     def delete_chunks(self, article_ids: Sequence[str]) -> None:
         for i in range(0, len(article_ids), 500):
-            self.chunks.delete(where={"article_id": {"$in": list(article_ids[i : i + 500])}})
+            _write(
+                self.chunks, "delete", where={"article_id": {"$in": list(article_ids[i : i + 500])}}
+            )
 
     def count_chunks(self) -> int:
         return int(self.chunks.count())
@@ -171,7 +182,9 @@ class VectorStore:
     ) -> None:
         for i in range(0, len(ids), self._max_batch):
             j = i + self._max_batch
-            self.articles.upsert(
+            _write(
+                self.articles,
+                "upsert",
                 ids=list(ids[i:j]),
                 embeddings=vectors[i:j],
                 metadatas=[_clean(m) for m in metadatas[i:j]],
@@ -188,7 +201,7 @@ class VectorStore:
 
     def delete_article_vectors(self, ids: Sequence[str]) -> None:
         for i in range(0, len(ids), 500):
-            self.articles.delete(ids=list(ids[i : i + 500]))
+            _write(self.articles, "delete", ids=list(ids[i : i + 500]))
 
     def nearest_articles(
         self, vector: np.ndarray, k: int, where: Mapping[str, Any] | None = None
@@ -244,6 +257,26 @@ class VectorStore:
                 ids, res["distances"][0], docs, res["metadatas"][0], vectors, strict=True
             )
         ]  # fmt: skip
+
+
+def _write(col: Any, method: str, **kwargs: Any) -> None:
+    """Run one idempotent write, again after a short wait while SQLite reports a lock."""
+    for delay in (*LOCK_RETRY_DELAYS, None):
+        try:
+            getattr(col, method)(**kwargs)
+            return
+        except Exception as exc:
+            if "database is locked" not in str(exc):
+                raise
+            if delay is None:
+                raise StoreError(
+                    f"The Chroma collection {col.name!r} stayed locked for "
+                    f"{sum(LOCK_RETRY_DELAYS):.1f} s ({exc}). Another process is probably "
+                    "writing to the same index folder: wait for it to finish (or stop it) "
+                    "and run the command again."
+                ) from exc
+            log.info("%s is locked; trying again in %.2f s", col.name, delay)
+            time.sleep(delay)
 
 
 def _scored(got: Mapping[str, Any], vector: np.ndarray) -> list[Neighbour]:
