@@ -264,24 +264,21 @@ class VectorStore:
 def _write(target: Any, method: str, **kwargs: Any) -> Any:
     """Run one idempotent write, again after a short wait while SQLite reports a lock."""
     name = kwargs.get("name") or getattr(target, "name", "")
-    for delay in LOCK_RETRY_DELAYS:
+    for delay in (*LOCK_RETRY_DELAYS, None):  # None: the last try
         try:
             return getattr(target, method)(**kwargs)
         except Exception as exc:
             if "database is locked" not in str(exc):
                 raise
+            if delay is None:
+                raise StoreError(
+                    f"The Chroma collection {name!r} stayed locked for "
+                    f"{sum(LOCK_RETRY_DELAYS):.1f} s ({exc}). Another process is probably "
+                    "writing to the same index folder: wait for it to finish (or stop it) "
+                    "and run the command again."
+                ) from exc
             log.info("%s is locked; trying again in %.2f s", name, delay)
             time.sleep(delay)
-    try:
-        return getattr(target, method)(**kwargs)
-    except Exception as exc:
-        if "database is locked" not in str(exc):
-            raise
-        raise StoreError(
-            f"The Chroma collection {name!r} stayed locked for {sum(LOCK_RETRY_DELAYS):.1f} s "
-            f"({exc}). Another process is probably writing to the same index folder: wait for "
-            "it to finish (or stop it) and run the command again."
-        ) from exc
 
 
 def _scored(got: Mapping[str, Any], vector: np.ndarray) -> list[Neighbour]:
