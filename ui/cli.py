@@ -244,6 +244,9 @@ def eval_command(
     retrieval_only: Annotated[
         bool, typer.Option("--retrieval-only", help="Skip answering (fast).")
     ] = False,
+    details: Annotated[
+        bool, typer.Option("--details", help="With --json: every question's answer and verdict.")
+    ] = False,
     as_json: JsonOpt = False,
     index: IndexOpt = None,
     model: ModelOpt = None,
@@ -253,7 +256,9 @@ def eval_command(
 
     parts = _engine(index, model)
     try:
-        result = run_eval(parts, questions, k=k, retrieval_only=retrieval_only, quiet=as_json)
+        result = run_eval(
+            parts, questions, k=k, retrieval_only=retrieval_only, quiet=as_json, details=details
+        )
     finally:
         parts.close()
     if as_json:

@@ -9,20 +9,30 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from rag.evaluate import Question, archive_maps, evaluate, load_questions
+from rag.evaluate import Question, archive_maps, evaluate, load_questions, resolve_ids
 from rag.types import Filters
 
 from .compose import EngineParts
 
-METRICS = ("recall@1", "recall@5", "recall@10", "mrr@10", "ndcg@10")
+METRICS = ("hit@1", "hit@5", "hit@10", "recall@5", "mrr@10")
+ANSWER_METRICS = (
+    "answer_accuracy", "wrong_answers", "refusal_rate", "wrong_refusal_rate",
+)  # fmt: skip
 
 
 def run_eval(
-    parts: EngineParts, path: Path, *, k: int, retrieval_only: bool, quiet: bool
+    parts: EngineParts,
+    path: Path,
+    *,
+    k: int,
+    retrieval_only: bool,
+    quiet: bool,
+    details: bool = False,
 ) -> dict[str, Any]:
-    questions = load_questions(path)
     engine, manifest = parts.engine, parts.index.manifest
-    story_of, lang_of = archive_maps(manifest.iter_records())
+    records = list(manifest.iter_records())
+    questions = resolve_ids(load_questions(path), (r.id for r in records))
+    story_of, lang_of = archive_maps(records)
 
     def search(q: Question, filters: Filters) -> list[str]:
         hits = engine.search(q.question, k=k, filters=filters, lang=q.lang)
@@ -40,25 +50,55 @@ def run_eval(
             lang_of=lang_of,
             ask=None if retrieval_only else ask,
             progress=lambda n: progress.update(task, completed=n),
+            details=details,
         )
+    known = {r.id for r in records}
+    missing = sorted({a for q in questions for a in q.relevant_ids if a not in known})
+    result["relevant_ids_not_in_archive"] = missing
     result["questions"] = str(path)
     result["mode"] = "retrieval-only" if retrieval_only else engine.mode
     return result
 
 
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
 def print_eval(console: Console, r: dict[str, Any]) -> None:
-    table = Table("", *METRICS, "n", title=f"{r['questions']} ({r['mode']})")
+    table = Table("retrieval", *METRICS, "n", title=f"{r['questions']} ({r['mode']})")
 
     def row(name: str, m: dict[str, Any]) -> None:
         if m:
-            table.add_row(name, *(f"{m[k]:.3f}" for k in METRICS), str(m["n"]))
+            table.add_row(name, *(_fmt(m.get(k)) for k in METRICS), str(m["n"]))
 
-    row("all", {**{k: r[k] for k in METRICS}, "n": r["answerable"]} if "recall@1" in r else {})
+    row("all", {**{k: r.get(k) for k in METRICS}, "n": r["answerable"]} if "hit@1" in r else {})
     for lang, m in r["by_lang"].items():
         row(f"lang {lang}", m)
-    for name, m in r["by_relevance"].items():
+    for name, m in r.get("by_crossing", {}).items():
         row(name.replace("_", "-"), m)
+    for name, m in r["by_relevance"].items():
+        row(f"filtered {name.replace('_', '-')}", m)
     console.print(table)
-    for key in ("answer_hit_rate", "citation_precision", "refusal_rate", "wrong_refusal_rate"):
+    if "answers" in r:
+        heads = [k.replace("_rate", "").replace("_", " ") for k in ANSWER_METRICS]
+        answers = Table("answers", *heads, "answerable", "unanswerable")
+        groups = {"all": r["answers"]}
+        groups.update(r.get("answers_by", {}))
+        for name, m in groups.items():
+            answers.add_row(
+                name, *(_fmt(m.get(k)) for k in ANSWER_METRICS),
+                str(m["answerable"]), str(m["unanswerable"]),
+            )  # fmt: skip
+        console.print(answers)
+        for key in ANSWER_METRICS:
+            if r["answers"].get(key) is not None:
+                console.print(f"{key.replace('_', ' ')}: {r['answers'][key]:.3f}")
+    for key in ("answer_hit_rate", "citation_precision"):
         if r.get(key) is not None:
             console.print(f"{key.replace('_', ' ')}: {r[key]:.3f}")
+    if r.get("relevant_ids_not_in_archive"):
+        missing = r["relevant_ids_not_in_archive"]
+        console.print(
+            f"[yellow]{len(missing)} relevant ids are not in the archive[/] (e.g. {missing[0]}): "
+            "ingest what the questions were written for."
+        )
