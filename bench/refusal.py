@@ -119,7 +119,7 @@ def main() -> None:
             unknown = len(lexical.unknown_words(q.question, lang))
             other = Filters(lang="it" if lang == "en" else "en")
             for variant, filters in (("asked", q.filters), ("cross", other)):
-                hits, _, _ = engine.retrieve(q.question, lang, filters)  # as `ask` does
+                hits = engine.retrieve(q.question, lang, filters).passages  # as `ask` does
                 cases.append(
                     Case(is_answerable, variant, i % 2, q.question, lang, tuple(hits), unknown)
                 )

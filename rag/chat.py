@@ -4,8 +4,16 @@
              ─► retrieve (hybrid, one per story) ─► [rerank] ─► refuse?
              ─► answerer streams text ─► citation guard ─► Turn
 
-A question is refused (a fixed message in its language plus the closest articles) when nothing
-passes the filters or when its support (see ``support``) is under the calibrated threshold:
+A question is refused (a message in its language plus the closest articles) when
+- nothing passes the person's filters;
+- it names a specific place, person, group or number that none of the passages found
+  mentions, in any spelling or language form (rag/question.py finds the names, rag/mentions.py
+  looks for them): "the base at Acharan" is not answered from a report on a base at Mopti.
+  The reply says so ("No article in the archive mentions Acharan") and lists the closest
+  articles;
+- it asks about a time (a year, a month) and no passage found is from then or mentions it;
+- its support (see ``support``) is under the calibrated threshold: the passages are not about
+  the question at all.
 newsrag never invents an answer from passages that do not answer. An answerer that reads the
 passages and finds no answer in them (an LLM writes NO_ANSWER) gets the same refusal.
 """
@@ -25,9 +33,11 @@ from .answer.messages import format_date, text
 from .embedding import Embedder
 from .followup import standalone_question
 from .language import detect_query_language
-from .retrieval import Retriever
-from .timeparse import parse_time
-from .types import Filters, Message, Passage, Turn
+from .mentions import PassageWords, mentions
+from .question import Term, analyse
+from .retrieval import Retriever, TimeRange
+from .timeparse import TimeIntent, parse_time
+from .types import Filters, Message, Passage, Turn, date_number
 
 MAX_UNKNOWN_WORDS = 2  # more unknown words than this add no more doubt (typos, odd phrasing)
 
@@ -75,6 +85,31 @@ class Reranker(Protocol):
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """Why a question is not answered: ``reason`` is "no_passages", "unmentioned" (``terms``
+    are what no passage mentions; ``in_archive`` whether the archive has them elsewhere),
+    "untimely" (``when`` is the asked time), "low_support" or "answerer"."""
+
+    reason: str
+    terms: tuple[str, ...] = ()
+    in_archive: bool = False
+    when: str = ""
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """What ``ask`` answers from."""
+
+    passages: list[Passage]
+    filters: Filters  # the person's filters, the only ones applied
+    refusal: Refusal | None
+
+    @property
+    def refuse(self) -> bool:
+        return self.refusal is not None
+
+
+@dataclass(frozen=True)
 class Token:
     text: str
 
@@ -98,6 +133,7 @@ class Engine:
         cross_lang_allowance: float = 0.0,
         unknown_word_penalty: float = 0.0,
         passages: int = 5,
+        context_chunks: int = 0,
         max_history: int = 6,
         rewriter: Rewriter | None = None,
         reranker: Reranker | None = None,
@@ -112,6 +148,7 @@ class Engine:
         self.cross_lang_allowance = cross_lang_allowance
         self.unknown_word_penalty = unknown_word_penalty
         self.passages = passages
+        self.context_chunks = context_chunks
         self.max_history = max_history
         self.rewriter = rewriter or HeuristicRewriter()
         self.reranker = reranker
@@ -131,14 +168,20 @@ class Engine:
         self, query: str, *, k: int = 10, filters: Filters | None = None, lang: str | None = None
     ) -> list[Passage]:
         lang = detect_query_language(query, default=lang or self.default_lang)
-        effective, recency = self._filters(query, lang, filters or Filters())
-        return self.retriever.search(query, lang=lang, k=k, filters=effective, recency=recency)
-
-    def _filters(self, query: str, lang: str, given: Filters) -> tuple[Filters, bool]:
+        given = filters or Filters()
         intent = parse_time(query, lang)
-        if given.date_from or given.date_to:  # the person's own filter wins
-            return given, intent.recency
-        return replace(given, date_from=intent.date_from, date_to=intent.date_to), intent.recency
+        return self.retriever.search(
+            query, lang=lang, k=k, filters=given, recency=intent.recency,
+            when=self.asked_time(intent, given),
+        )  # fmt: skip
+
+    @staticmethod
+    def asked_time(intent: TimeIntent, given: Filters) -> TimeRange:
+        """The time the question names, a preference in ranking; none when the person set a
+        date filter (theirs is what counts)."""
+        if given.date_from or given.date_to:
+            return TimeRange()
+        return TimeRange(intent.date_from, intent.date_to)
 
     # --- ask ------------------------------------------------------------------------------
     def ask(
@@ -177,21 +220,25 @@ class Engine:
         lang = detect_query_language(question, default=default)
         query = self.rewriter.rewrite(question, history, lang) if history else question
         lap("rewrite_ms")
-        passages, effective, refuse = self.retrieve(query, lang, filters or Filters(), lap)
+        found = self.retrieve(query, lang, filters or Filters(), lap)
+        passages, effective = found.passages, found.filters
 
         base = Turn(
             question=question, query=query, lang=lang, answer="", citations=(),
             mode=self.mode, refused=False, passages=tuple(passages), filters=effective,
         )  # fmt: skip
 
-        def refused(*, filtered: bool) -> Iterator[Event]:
-            message = self._refusal(lang, passages, filtered=filtered)
+        def refused(why: Refusal) -> Iterator[Event]:
+            message = self._refusal(lang, passages, why, filtered=not effective.is_empty())
             yield Token(message)
             timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
-            yield Done(replace(base, answer=message, mode="refusal", refused=True, timings=timings))
+            yield Done(
+                replace(base, answer=message, mode="refusal", refused=True, timings=timings,
+                        refusal=why.reason)
+            )  # fmt: skip
 
-        if refuse:
-            yield from refused(filtered=not effective.is_empty())
+        if found.refusal is not None:
+            yield from refused(found.refusal)
             return
 
         pieces: list[str] = []
@@ -207,7 +254,7 @@ class Engine:
                 held = None
         lap("answer_ms")
         if held is not None and declines(held):  # the answerer found no answer in them
-            yield from refused(filtered=False)
+            yield from refused(Refusal("answerer"))
             return
         if held:
             yield Token(held)
@@ -215,24 +262,85 @@ class Engine:
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not citations:  # the answerer produced nothing that rests on a passage
-            message = self._refusal(lang, passages, filtered=False)
-            yield Done(replace(base, answer=message, mode="refusal", refused=True, timings=timings))
+            message = self._refusal(lang, passages, Refusal("answerer"), filtered=False)
+            yield Done(
+                replace(base, answer=message, mode="refusal", refused=True, timings=timings,
+                        refusal="answerer")
+            )  # fmt: skip
             return
         yield Done(replace(base, answer=answer, citations=citations, timings=timings))
 
     def retrieve(
         self, query: str, lang: str, given: Filters, lap: Callable[[str], None] = lambda _: None
-    ) -> tuple[list[Passage], Filters, bool]:
-        """What ``ask`` answers from: (passages, the filters applied, whether to refuse)."""
-        effective, recency = self._filters(query, lang, given)
+    ) -> Retrieved:
+        """What ``ask`` answers from: the passages, the filters applied, and why not, if not."""
+        intent = parse_time(query, lang)
+        when = self.asked_time(intent, given)
         passages = self.retriever.search(
-            query, lang=lang, k=self.passages, filters=effective, recency=recency
+            query, lang=lang, k=self.passages, filters=given, recency=intent.recency, when=when
         )
         lap("retrieve_ms")
         if self.reranker and passages:
             passages = self.reranker.rerank(query, passages)
             lap("rerank_ms")
-        return passages, effective, self._should_refuse(query, lang, passages)
+        passages, refusal = self._check(query, lang, passages, when)
+        if refusal is None and self.context_chunks:
+            passages = self._widen(passages)
+        return Retrieved(passages, given, refusal)
+
+    def _widen(self, passages: list[Passage]) -> list[Passage]:
+        """Each passage with ``context_chunks`` chunks of its article before and after: the
+        fact asked for is often in the sentences after the ones that matched the question."""
+        manifest = self.retriever.index.manifest
+        records = manifest.get_many([p.article_id for p in passages])
+        out = []
+        for p in passages:
+            record = records.get(p.article_id)
+            spans = manifest.chunk_spans(p.article_id) if record else []
+            at = next((i for i, (cid, _, _) in enumerate(spans) if cid == p.chunk_id), None)
+            if record is None or at is None:
+                out.append(p)
+                continue
+            lo = spans[max(0, at - self.context_chunks)][1]
+            hi = spans[min(len(spans) - 1, at + self.context_chunks)][2]
+            out.append(replace(p, text=record.text[lo:hi], start=lo, end=hi))
+        return out
+
+    def _check(
+        self, query: str, lang: str, passages: list[Passage], when: TimeRange
+    ) -> tuple[list[Passage], Refusal | None]:
+        """The passages whose article names everything the question names (and is about its
+        time) come first, in their order, then the others; if there is none, why not. The
+        whole article counts: a name may sit in another chunk of it. All the names must be in
+        one article: the number of a swapped question is in one, its place in another."""
+        if not passages:
+            return passages, Refusal("no_passages")
+        asked = [t for t in analyse(query, lang).terms if not _is_year_of(t, when)]
+        records = self.retriever.index.manifest.get_many([p.article_id for p in passages])
+        gaps: list[tuple[list[Term], bool]] = []
+        for p in passages:
+            record = records.get(p.article_id)
+            body = f"{p.title}\n{record.text if record else p.text}"
+            words = PassageWords(body, p.lang)
+            missing = [t for t in asked if not mentions(words, t, lang)]
+            timely = not when or when.covers(date_number(p.date), body)
+            gaps.append((missing, timely))
+        complete = [p for p, (missing, timely) in zip(passages, gaps, strict=True)
+                    if not missing and timely]  # fmt: skip
+        if not complete:
+            missing, timely = min(gaps, key=lambda g: (len(g[0]), not g[1]))
+            if missing:
+                lexical = self.retriever.index.lexical()
+                known = all(not lexical.unknown_words(t.text, lang) for t in missing)
+                return passages, Refusal(
+                    "unmentioned", tuple(t.text for t in missing), in_archive=known
+                )
+            return passages, Refusal("untimely", when=_when_text(when, lang))
+        ordered = complete + [p for p in passages if p not in complete]
+        score = self.support(query, lang, ordered)
+        if score is None or score < self.refusal_threshold:
+            return ordered, Refusal("low_support")
+        return ordered, None
 
     def support(self, query: str, lang: str, passages: Sequence[Passage]) -> float | None:
         """The score compared with the refusal threshold (see the module's ``support``)."""
@@ -245,13 +353,17 @@ class Engine:
             unknown_word_penalty=self.unknown_word_penalty,
         )  # fmt: skip
 
-    def _should_refuse(self, query: str, lang: str, passages: Sequence[Passage]) -> bool:
-        score = self.support(query, lang, passages)
-        return score is None or score < self.refusal_threshold
-
     @staticmethod
-    def _refusal(lang: str, passages: Sequence[Passage], *, filtered: bool) -> str:
-        lines = [text(lang, "refusal_filtered" if filtered and not passages else "refusal")]
+    def _refusal(lang: str, passages: Sequence[Passage], why: Refusal, *, filtered: bool) -> str:
+        if why.reason == "unmentioned":
+            names = _join(why.terms, lang)
+            first = text(lang, "unmentioned_found" if why.in_archive else "unmentioned")
+            first = first.format(terms=names)
+        elif why.reason == "untimely":
+            first = text(lang, "untimely").format(when=why.when)
+        else:
+            first = text(lang, "refusal_filtered" if filtered and not passages else "refusal")
+        lines = [first]
         if passages:
             lines.append(text(lang, "closest"))
             lines += [
@@ -261,6 +373,32 @@ class Engine:
 
     def _similarity(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_documents(list(a)) @ self.embedder.embed_documents(list(b)).T
+
+
+def _is_year_of(term: Term, when: TimeRange) -> bool:
+    """A year the time range already stands for ("in 1982"): judged as a time, not a number."""
+    if term.kind != "number" or not when or not term.text.isdigit():
+        return False
+    lo, hi = when.years()
+    return lo <= int(term.text) <= hi
+
+
+def _when_text(when: TimeRange, lang: str) -> str:
+    lo, hi = when.years()
+    if lo == hi:
+        return str(lo)
+    if not when.date_to:
+        return ("dal " if lang == "it" else "since ") + str(lo)
+    if not when.date_from:
+        return ("fino al " if lang == "it" else "until ") + str(hi)
+    return f"{lo}–{hi}"
+
+
+def _join(items: Sequence[str], lang: str) -> str:
+    quoted = [f"«{x}»" if lang == "it" else f"“{x}”" for x in items]
+    if len(quoted) == 1:
+        return quoted[0]
+    return ", ".join(quoted[:-1]) + (" e " if lang == "it" else " and ") + quoted[-1]
 
 
 def _last_lang(history: Sequence[Message]) -> str | None:

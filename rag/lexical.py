@@ -133,6 +133,22 @@ class LexicalIndex:
             return np.zeros(len(self.docs), dtype=np.float32)
         return np.asarray(self._bm25.get_scores(tokens), dtype=np.float32)
 
+    def full_match(self, query: str, lang: str) -> float:
+        """The BM25 score of a chunk of average length holding each of the query's indexed words
+        once: the unit in which retrieval weighs lexical evidence (a passage in another language
+        that shares one name with the question gets a small share of it, not the whole)."""
+        if not self.docs:
+            return 0.0
+        vocab = self._bm25.vocab_dict
+        ids = [vocab[t] for t in tokenize(query, lang) if t in vocab]
+        if not ids:
+            return 0.0
+        indptr = self._bm25.scores["indptr"]
+        n = float(self._bm25.scores["num_docs"])
+        df = np.asarray([indptr[i + 1] - indptr[i] for i in ids], dtype=np.float64)
+        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))  # bm25s' "lucene" idf
+        return float(idf.sum() / (1.0 + self._bm25.k1))
+
     def unknown_words(self, query: str, lang: str) -> list[str]:
         """The question's words (not stop words) that no indexed chunk contains, in any language.
 

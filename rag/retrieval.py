@@ -12,15 +12,21 @@
    centroids (ArchiveIndex.language_centroids, measured on the archive's own translated
    stories), which ranks translations as a search within one language would. The passages
    still report their plain cosine to the question (the scale refusal is calibrated on).
-3. Questions about the present ("still", "ancora", "latest") add a small recency bonus.
-4. One result per article (its best chunk) and per story: a story found in any language is
-   shown in the wanted language when it exists there (the question's, or the filter's), and
-   says which other languages it is also in.
+3. Time in the question is a preference, never a filter (only the person's own filters exclude
+   articles): among the candidates about as relevant as the best (``recency_window``), those
+   about the asked time (published then, or mentioning one of its years: news keeps recalling
+   past events) come first; questions about the present ("still", "ancora", "latest") favour
+   recent articles the same way, with a bonus that halves every ``recency_half_life_days``.
+4. One result per article (its best chunk) and per story, shown through the version whose
+   passage matched best, with the languages it is also in: a story is never represented by a
+   translation that lacks the passage that matched. Only a language filter set by the person
+   shows a story through its version in that language.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
@@ -36,10 +42,41 @@ from .types import Filters, Passage, date_number
 
 
 @dataclass(frozen=True)
+class TimeRange:
+    """The time a question asks about: ISO dates, inclusive, either end may be open."""
+
+    date_from: str | None = None
+    date_to: str | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.date_from or self.date_to)
+
+    def years(self) -> tuple[int, int]:
+        lo = int(self.date_from[:4]) if self.date_from else 0
+        hi = int(self.date_to[:4]) if self.date_to else 9999
+        return lo, hi
+
+    def covers(self, date_num: int | None, text: str) -> bool:
+        """Published in the range, or the text names one of its years."""
+        lo = date_number(self.date_from) or 0
+        hi = date_number(self.date_to) or 99999999
+        if date_num and lo <= date_num <= hi:
+            return True
+        first, last = self.years()
+        return any(first <= int(y) <= last for y in _YEARS.findall(text))
+
+
+_YEARS = re.compile(r"(?<![\d.,])(1[89]\d\d|20\d\d)(?![\d])")
+
+
+@dataclass(frozen=True)
 class RetrievalConfig:
     candidates: int = 40
     fusion: Literal["weighted", "rrf", "dense", "lexical"] = "weighted"
     lexical_weight: float = 0.05
+    # the unit of BM25 scores in the fusion: "query" = a passage holding each of the question's
+    # words once (LexicalIndex.full_match), "best" = the best candidate's score
+    lexical_norm: Literal["query", "best"] = "best"
     language_shift: float = 0.0  # the model's measured value comes from ModelSpec
     rrf_k: int = 60
     expand_stories: bool = True
@@ -97,22 +134,27 @@ class Retriever:
         k: int = 10,
         filters: Filters | None = None,
         recency: bool = False,
+        when: TimeRange | None = None,
         query_vector: np.ndarray | None = None,
     ) -> list[Passage]:
-        """The ``k`` best passages for ``query`` (written in ``lang``), one per story."""
+        """The ``k`` best passages for ``query`` (written in ``lang``), one per story.
+
+        ``when`` (the time the question asks about) and ``recency`` reorder, never exclude.
+        """
         if k < 1:
             raise ValueError("k must be at least 1")
         cfg = self.config
         filters = filters or Filters()
         qvec = query_vector if query_vector is not None else self.embedder.embed_queries([query])[0]
-        want_lang = filters.lang or lang
+        want_lang = filters.lang  # only the person's filter chooses a story's version
         expand = cfg.expand_stories or not filters.lang
 
         moved = self._moved_queries(qvec, lang)
         candidates = self._candidates(query, lang, qvec, moved, filters, expand)
         if not candidates:
             return []
-        self._fuse(candidates, recency)
+        unit = self.index.lexical().full_match(query, lang) if cfg.lexical_norm == "query" else 0.0
+        self._fuse(candidates, recency, when or TimeRange(), unit)
         best_per_article: dict[str, _Candidate] = {}
         for c in sorted(candidates, key=lambda c: -c.score):
             best_per_article.setdefault(c.article_id, c)
@@ -183,7 +225,9 @@ class Retriever:
             )  # fmt: skip
         return out
 
-    def _fuse(self, candidates: list[_Candidate], recency: bool) -> None:
+    def _fuse(
+        self, candidates: list[_Candidate], recency: bool, when: TimeRange, unit: float = 0.0
+    ) -> None:
         cfg = self.config
         if cfg.fusion == "rrf":
             by_dense = sorted(candidates, key=lambda c: -c.dense)
@@ -195,7 +239,7 @@ class Retriever:
                 if c.chunk_id in rank_l:
                     c.score += 1 / (cfg.rrf_k + rank_l[c.chunk_id] + 1)
         else:
-            top_lex = max((c.lexical for c in candidates), default=0.0) or 1.0
+            top_lex = unit or max((c.lexical for c in candidates), default=0.0) or 1.0
             for c in candidates:
                 if cfg.fusion == "dense":
                     c.score = c.dense
@@ -203,12 +247,18 @@ class Retriever:
                     c.score = c.lexical / top_lex
                 else:
                     c.score = c.dense + cfg.lexical_weight * c.lexical / top_lex
+        best = max(c.score for c in candidates)
+        close = [c for c in candidates if c.score >= best - cfg.recency_window]
+        if when:
+            # among the candidates about as relevant as the best, those about the asked time
+            # move up by the window's width, so they come before the others of the window
+            for c in close:
+                if when.covers((c.meta or {}).get("date_num"), c.text):
+                    c.score += cfg.recency_window
         if recency:
             # among the candidates about as relevant as the best, newer ones win: a bonus that
             # halves every half-life before the newest of them; undated articles get none. The
             # window keeps a recent but unrelated article from being pulled up.
-            best = max(c.score for c in candidates)
-            close = [c for c in candidates if c.score >= best - cfg.recency_window]
             days = {c.chunk_id: _days(c.meta) for c in close}
             newest = max((d for d in days.values() if d is not None), default=None)
             if newest is not None:
@@ -222,13 +272,14 @@ class Retriever:
     def _one_per_story(
         self,
         best: dict[str, _Candidate],
-        want_lang: str,
+        want_lang: str | None,
         filters: Filters,
         qvec: np.ndarray,
         moved: dict[str, np.ndarray],
         k: int,
     ) -> list[Passage]:
-        """The k best stories, each shown through its member in ``want_lang`` when it has one."""
+        """The k best stories, each shown through its best-matching member, or through its
+        member in ``want_lang`` (a language filter) when it has one."""
         manifest = self.index.manifest
         info = manifest.story_info(list(best))
         groups: dict[str, list[_Candidate]] = {}
@@ -246,7 +297,9 @@ class Retriever:
             top = max(cands, key=lambda c: c.score)
             langs = {lang for _, lang in members.get(story, [])} or {info[top.article_id][1]}
             here = [c for c in cands if info.get(c.article_id, ("", ""))[1] == want_lang]
-            if here:
+            if want_lang is None:
+                pick = top
+            elif here:
                 pick = max(here, key=lambda c: c.score)
             else:
                 sibling = next((a for a, lang in members.get(story, []) if lang == want_lang), None)
@@ -257,7 +310,9 @@ class Retriever:
                     fetch[sibling] = len(chosen)
             chosen.append((pick, top.score, langs))
 
-        siblings = self.index.store.chunks_of_articles(list(fetch), moved.get(want_lang, qvec))
+        siblings = self.index.store.chunks_of_articles(
+            list(fetch), moved.get(want_lang or "", qvec)
+        )
         for article_id, hits in siblings.items():
             h = max(hits, key=lambda n: n.score)
             _, story_score, langs = chosen[fetch[article_id]]

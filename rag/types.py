@@ -148,6 +148,9 @@ class Turn:
     passages: tuple[Passage, ...]  # what the answerer was given, in [n] order
     filters: Filters = Filters()
     timings: Mapping[str, float] = field(default_factory=dict)
+    # why it was refused (rag.chat.Refusal.reason): no_passages, unmentioned, untimely,
+    # low_support, answerer; None when answered
+    refusal: str | None = None
 
 
 @dataclass(frozen=True)

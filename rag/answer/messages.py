@@ -14,6 +14,10 @@ TEXT = {
         "refusal": "Non ho trovato nell'archivio articoli che rispondano a questa domanda.",
         "refusal_filtered": "Nessun articolo che rispetti i filtri scelti risponde a questa "
         "domanda.",
+        "unmentioned": "Nessun articolo dell'archivio parla di {terms}.",
+        "unmentioned_found": "Gli articoli pertinenti non parlano di {terms}.",
+        "untimely": "Nessun articolo del periodo chiesto ({when}) o che ne parli risponde a "
+        "questa domanda.",
         "closest": "Gli articoli più vicini sono:",
         "sources": "Fonti",
         "undated": "senza data",
@@ -24,6 +28,10 @@ TEXT = {
     "en": {
         "refusal": "I found no article in the archive that answers this question.",
         "refusal_filtered": "No article matching the chosen filters answers this question.",
+        "unmentioned": "No article in the archive mentions {terms}.",
+        "unmentioned_found": "The articles on this subject do not mention {terms}.",
+        "untimely": "No article from the time asked about ({when}) or about it answers this "
+        "question.",
         "closest": "The closest articles are:",
         "sources": "Sources",
         "undated": "undated",

@@ -64,13 +64,24 @@ def test_an_english_question_finds_an_italian_only_article(engine):
     assert turn.answer.startswith("Quoted in Italian:")
 
 
-def test_a_story_in_two_languages_is_shown_once_in_the_question_language(engine):
+def test_a_story_in_two_languages_is_shown_once_through_the_version_that_matched(engine):
     hits = engine.search("Islamic State cells hiding in the Syrian desert", k=10)
     badia = [h for h in hits if h.article_id.startswith("sample-badia-2021")]
     assert [h.article_id for h in badia] == ["sample-badia-2021-en"]
     assert badia[0].also_in == ("it",)
     italian = engine.search("cellule dello Stato Islamico nel deserto siriano", k=10)
     assert [h.article_id for h in italian if "badia" in h.article_id] == ["sample-badia-2021-it"]
+
+
+def test_a_story_never_hides_the_passage_only_one_version_has(engine):
+    # only the Italian seed has the JNIM/Acharan teaser: asked in English, the story is shown
+    # through its Italian version, not through the English one that lacks the line
+    hits = engine.search("Who attacked the base at Acharan?", k=3)
+    seed = [h for h in hits if "001_af3cd1c6c052b50c" in h.article_id]
+    assert seed and "Acharan" in seed[0].text and seed[0].also_in == ("en",)
+    turn = engine.ask("Who attacked the base at Acharan?")
+    assert not turn.refused and "JNIM" in turn.answer
+    assert turn.citations[0].lang == "it" and "Acharan" in turn.citations[0].quote
 
 
 def test_a_language_filter_shows_the_other_version_of_the_story(engine):
@@ -81,12 +92,17 @@ def test_a_language_filter_shows_the_other_version_of_the_story(engine):
     assert hits[0].article_id == "sample-badia-2021-it"
 
 
-def test_an_explicit_year_becomes_a_date_filter(engine):
+def test_a_year_in_the_question_is_a_preference_not_a_filter(engine):
     hits = engine.search("What happened in Mosul in 2016?", k=5)
-    assert hits and all(h.date and h.date.startswith("2016") for h in hits)
-    assert hits[0].article_id == "sample-mosul-2016"
+    assert hits[0].article_id == "sample-mosul-2016"  # published then: first
+    assert any(not (h.date or "").startswith("2016") for h in hits)  # nothing else excluded
+    assert engine.search("What happened in Mosul?", k=5)[0].article_id == "sample-mosul-2016"
+    # an article that recalls the year it is asked about counts as much as one published then
+    recalled = engine.search("what happened in Syria in 2014?", k=3)
+    assert any("2014" in h.text for h in recalled)
     turn = engine.ask("What happened in Mosul in 2031?")
-    assert turn.refused and turn.filters.date_from == "2031-01-01"
+    assert turn.refused and turn.refusal == "untimely" and turn.filters == Filters()
+    assert "2031" in turn.answer  # says which time no article is about
 
 
 def test_questions_about_the_present_prefer_recent_articles(engine):
@@ -103,11 +119,26 @@ def test_a_question_the_archive_cannot_answer_is_refused(engine):
     for question, lang, start in [
         ("What is the recipe for a traditional carbonara?", "en", "I found no article"),
         ("Qual è la ricetta della carbonara tradizionale?", "it", "Non ho trovato"),
-        ("How many Rafale jets did India buy from France?", "en", "I found no article"),
+        ("How many Rafale jets did India buy from France?", "en", "No article in the archive"),
     ]:
         turn = engine.ask(question)
         assert turn.refused and turn.mode == "refusal" and turn.lang == lang
         assert turn.answer.startswith(start) and turn.citations == ()
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("Who attacked the base at Tessalit?", "Tessalit"),  # a place swapped for Acharan
+        ("Chi ha attaccato la base di Tessalit?", "Tessalit"),
+        ("Why did Isis execute 12 fugitives at Sha'fah?", "12"),  # the seeds say 7
+    ],
+)
+def test_a_near_topic_question_about_something_no_article_names_is_refused(engine, question, named):
+    turn = engine.ask(question)
+    assert turn.refused and turn.refusal == "unmentioned" and turn.citations == ()
+    assert named in turn.answer.splitlines()[0]  # says what no article mentions
+    assert len(turn.answer.splitlines()) > 1  # and lists the closest articles
 
 
 def test_words_the_archive_never_uses_lower_the_support(engine):

@@ -1,0 +1,196 @@
+"""Does a passage mention a term of the question, in any spelling or language form?
+
+A name is mentioned when the passage has it
+- as written, or with the same stem in Italian or English ("Houthis" / "Houthi");
+- spelt a little differently (a transliteration or the other language's spelling: "Siria" /
+  "Syria", "Palmira" / "Palmyra", "Deir ez-Zor" / "Deir Ezzor"): an edit similarity of at
+  least ``FUZZY_MIN`` between words of four letters or more;
+- under another of its usual names: the few organisations and countries that the news names
+  in several ways ("Isis" / "Islamic State" / "Daesh" / "Stato Islamico"; ALIASES below).
+A name of several words ("Bashar al-Assad", "Free Syrian Army") is mentioned when its last
+word is (the surname, the place, the head of the name), or the whole name is, glued.
+
+A number is mentioned as digits (separators ignored: "2,000" / "2.000" / "2000") or, up to
+twenty and for round tens, as an Italian or English word ("seven", "sette").
+
+Some words of a question cannot be checked in a passage in another language because they are
+translated there, not respelt: "Stati Uniti" is "United States", "Turchia" is "Turkey". A word
+much more frequent in the question's language than in the passage's (``translatable``; word
+frequencies from ``wordfreq``) is such a word, and is not asked of a passage in another
+language. It must also be a common word there (``COMMON_ZIPF``): a rare name is simply less
+rare in the larger English corpora ("Kidal"), which says nothing about its translation. Names
+that are names in both languages ("Acharan", "Nigeria", "Homs") are asked of every passage.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from functools import lru_cache
+
+from .lexical import _stemmer
+from .question import Term
+
+FUZZY_MIN = 80.0  # rapidfuzz ratio (0-100): one letter changed in a five-letter name
+TRANSLATED_ZIPF_GAP = 1.0  # ten times more frequent in the question's language...
+COMMON_ZIPF = 3.0  # ...and common in it: once per million words (wordfreq's Zipf scale)
+
+# fmt: off
+ALIASES: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
+    {"isis", "isil", "daesh", "daish", "islamic state", "stato islamico",
+     "califfato", "caliphate"},
+    {"al qaeda", "al qaida", "al-qaeda", "al-qaida", "qaeda", "qaida"},
+    {"nusra", "al nusra", "jabhat al nusra", "hts", "hayat tahrir al sham", "tahrir al sham",
+     "fateh al sham"},
+    {"sdf", "fds", "syrian democratic forces", "forze democratiche siriane"},
+    {"fsa", "free syrian army", "esercito siriano libero"},
+    {"ypg", "kurdish people's protection units", "unità di protezione popolare"},
+    {"jnim", "gsim", "group for the support of islam and muslims",
+     "gruppo di sostegno all'islam e ai musulmani", "nusrat al islam"},
+    {"iswap", "islamic state west africa province",
+     "provincia dell'africa occidentale dello stato islamico"},
+    {"u.n.", "onu", "united nations", "nazioni unite"},
+    {"nato", "otan", "alleanza atlantica"},
+    {"eu", "ue", "european union", "unione europea"},
+    {"oms", "world health organization", "organizzazione mondiale della sanità"},
+    {"icrc", "cicr", "red cross", "croce rossa"},
+    {"opcw", "opac", "organisation for the prohibition of chemical weapons"},
+    {"usa", "u.s.", "united states", "stati uniti", "america", "american", "americans",
+     "americano", "americani", "washington"},
+    {"uk", "britain", "united kingdom", "regno unito", "british", "britannico", "britannici"},
+    {"russia", "russian", "russians", "russo", "russi", "russa", "russe", "moscow", "mosca"},
+    {"iran", "iranian", "iranians", "iraniano", "iraniani", "tehran", "teheran"},
+    {"turkey", "turkish", "turchia", "turco", "turchi", "ankara"},
+    {"hezbollah", "hizbollah", "hizballah", "hezbollah's"},
+    {"assad", "al-assad", "al assad"},
+))
+# fmt: on
+
+_NUMBER_WORDS = {
+    "en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+           "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
+           "seventeen", "eighteen", "nineteen", "twenty"],
+    "it": ["zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
+           "dieci", "undici", "dodici", "tredici", "quattordici", "quindici", "sedici",
+           "diciassette", "diciotto", "diciannove", "venti"],
+}  # fmt: skip
+_TENS = {30: ("thirty", "trenta"), 40: ("forty", "quaranta"), 50: ("fifty", "cinquanta"),
+         60: ("sixty", "sessanta"), 70: ("seventy", "settanta"), 80: ("eighty", "ottanta"),
+         90: ("ninety", "novanta"), 100: ("hundred", "cento")}  # fmt: skip
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+
+
+def plain(text: str) -> str:
+    """Lower case without accents; apostrophes and hyphens as spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("’", "'")
+
+
+def _glued(text: str) -> str:
+    return re.sub(r"[\W_]+", "", plain(text))
+
+
+@lru_cache(maxsize=4096)
+def _zipf(word: str, lang: str) -> float:
+    from wordfreq import zipf_frequency
+
+    return float(zipf_frequency(word, lang))
+
+
+def translatable(word: str, question_lang: str, passage_lang: str) -> bool:
+    """A word of the question's language that another language writes differently."""
+    if question_lang == passage_lang or question_lang not in ("it", "en"):
+        return False
+    w = plain(word)
+    mine = _zipf(w, question_lang)
+    return mine >= COMMON_ZIPF and mine >= _zipf(w, passage_lang) + TRANSLATED_ZIPF_GAP
+
+
+class PassageWords:
+    """A passage's words, prepared once for many lookups."""
+
+    def __init__(self, text: str, lang: str) -> None:
+        self.lang = lang
+        self.text = plain(text)
+        self.glued = _glued(text)
+        self.tokens = frozenset(_TOKEN.findall(self.text))
+        self.long_tokens = [t for t in self.tokens if len(t) >= 4]
+        self.stems = frozenset(
+            s for x in ("it", "en") for s in _stemmer(x).stemWords(list(self.tokens))
+        )
+        self.numbers = frozenset(
+            re.sub(r"[.,]", "", n) for n in re.findall(r"\d+(?:[.,]\d{3})*", text)
+        )
+
+    def has_word(self, word: str) -> bool:
+        w = plain(word)
+        if w in self.tokens:
+            return True
+        if any(_stemmer(x).stemWord(w) in self.stems for x in ("it", "en")):
+            return True
+        if len(w) >= 4:
+            from rapidfuzz import fuzz, process
+
+            found = process.extractOne(w, self.long_tokens, scorer=fuzz.ratio,
+                                       score_cutoff=FUZZY_MIN)  # fmt: skip
+            if found is not None:
+                return True
+        return False
+
+    def has_phrase(self, phrase: str) -> bool:
+        """The phrase as written, glued ("Deir ez-Zor" in "Deir Ezzor"), or word by word; a
+        short one ("SDF", "U.S.") only as a word of its own."""
+        p = plain(phrase)
+        if "." in p:
+            return re.search(rf"(?<!\w){re.escape(p)}", self.text) is not None
+        words = _TOKEN.findall(p)
+        if len(words) == 1 and len(words[0]) < 5:
+            return words[0] in self.tokens
+        glued = _glued(phrase)
+        if glued in self.glued:
+            return True
+        return bool(words) and all(w in self.tokens for w in words)
+
+
+def _aliases(term: str) -> Iterable[str]:
+    key = " ".join(_TOKEN.findall(plain(term)))
+    for group in ALIASES:
+        if key in group or plain(term) in group:
+            yield from group
+
+
+def _number_forms(text: str) -> set[str]:
+    digits = re.sub(r"[.,]", "", text)
+    forms = {digits}
+    if digits.isdigit():
+        n = int(digits)
+        for words in _NUMBER_WORDS.values():
+            if n < len(words):
+                forms.add(words[n])
+        forms.update(_TENS.get(n, ()))
+    return forms
+
+
+def mentions(passage: PassageWords, term: Term, question_lang: str) -> bool:
+    """Whether the passage mentions ``term`` (see the module docstring)."""
+    if term.kind == "number":
+        forms = _number_forms(term.text)
+        return bool(forms & passage.numbers) or bool(forms & passage.tokens)
+    for alias in _aliases(term.text):
+        if passage.has_phrase(alias):
+            return True
+    if passage.has_phrase(term.text):
+        return True
+    head = term.words[-1]
+    if passage.has_word(head):
+        return True
+    return translatable(head, question_lang, passage.lang)
+
+
+def unmentioned(
+    passages: Iterable[PassageWords], terms: Iterable[Term], question_lang: str
+) -> list[Term]:
+    """The terms that none of the passages mentions."""
+    prepared = list(passages)
+    return [t for t in terms if not any(mentions(p, t, question_lang) for p in prepared)]

@@ -1,0 +1,259 @@
+"""What a question asks for, and the specific things it names.
+
+``analyse("Chi ha attaccato la base di Acharan?", "it")`` gives ``wants="actor"`` and the term
+``Acharan``; ``analyse("How many people died in Hama in 1982?", "en")`` gives
+``wants="number"`` and the terms ``Hama`` and ``1982``.
+
+- ``wants`` is the kind of fact a where / who / when / how-many / which-thing question asks
+  for: "place", "actor", "time", "number", "name" ("which air base", "quale tribù") or
+  "reason" (why, perché, "what was it a response to"); None for what / how and the rest.
+  An answer to such a question must state one (rag/answer/extractive.py prefers sentences
+  that do).
+- ``terms`` are the specific things the question is about: proper names (a capitalised word
+  that does not open the question, or a run of them with the particles names carry:
+  "Deir ez-Zor", "Ain al-Asad", "Free Syrian Army"), acronyms ("JNIM", "SDF") and numbers
+  ("7", "2,000", "1982"). A passage that mentions none of them in any form is about something
+  else, however close its topic (rag/mentions.py checks; rag/chat.py refuses).
+
+Names are found by their spelling, so no model is needed and nothing is fitted: Italian and
+English both capitalise names and not common nouns. A question written all in lower case
+names nothing this way, and is then judged by its similarity alone.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .lexical import QUESTION_WORDS, _stopwords
+
+# (pattern, kind): the one that matches first in the question decides (see ``wants``)
+# fmt: off
+_WANTS = [
+    (r"\b(?:how\s+many|how\s+much|what\s+number\s+of|quant[iaoe]|qual\s+è\s+il\s+numero)\b",
+     "number"),
+    (r"\b(?:when|what\s+(?:year|date|day|month)|in\s+(?:which|what)\s+(?:year|month)|quando|"
+     r"in\s+(?:che|quale)\s+(?:anno|mese|giorno)|che\s+giorno|da\s+quando|since\s+when)\b",
+     "time"),
+    (r"\b(?:where|whereabouts|(?:in|at|to|from)\s+(?:which|what)\s+(?:town|city|village|place|"
+     r"country|region|province|area|district)|dove|da\s+dove|in\s+(?:quale|che)\s+(?:città|"
+     r"paese|villaggio|luogo|regione|provincia|zona|area))\b",
+     "place"),
+    (r"\b(?:who|whom|whose|chi|da\s+chi|a\s+chi|con\s+chi)\b", "actor"),
+    (r"\b(?:why|for\s+what\s+reason|what\s+(?:\S+\s+){0,8}?(?:a\s+)?(?:response|reaction|"
+     r"retaliation)\s+(?:to|for)|perch[ée]|come\s+mai|per\s+quale\s+(?:motivo|ragione)|"
+     r"a\s+che\s+cosa\s+rispond|(?:qual\s+è|qual\s+era)\s+il\s+motivo)",
+     "reason"),
+    # "which air base", "what town", "quale tribù", "in quale città": a thing with a name
+    (r"^\W*(?:(?:in|at|from|to|of|by|with|for|on)\s+)?(?:which|what)\s+(?!(?:is|was|were|are|"
+     r"did|does|do|has|have|had|happened|will|would|can|could|should|caused|made|led|kind|sort|"
+     r"type|reason|role|about|if)\b)[a-z]",
+     "name"),
+    (r"^\W*(?:(?:in|a|di|da|con|per|su|tra|fra|dell[a']?|nell[a']?)\s*)?(?:quale|quali|qual|"
+     r"che)\s+(?!(?:cosa|è|era|sono|erano|ha|hanno|aveva|avevano|fu|furono|sarà|succede|"
+     r"successo|ruolo|tipo|motivo|ragione)\b)[a-zà-ù]",
+     "name"),
+]
+# fmt: on
+_WANTS_RE = [(re.compile(p, re.IGNORECASE), kind) for p, kind in _WANTS]
+
+# particles inside names: "Ain al-Asad", "Abu Bakr al-Baghdadi", "Gruppo di sostegno all'Islam"
+_PARTICLES = frozenset(
+    [
+        "al",
+        "el",
+        "ad",
+        "ar",
+        "as",
+        "at",
+        "az",
+        "ash",
+        "ez",
+        "bin",
+        "ibn",
+        "bint",
+        "abu",
+        "um",
+        "de",
+        "di",
+        "del",
+        "della",
+        "dei",
+        "da",
+        "du",
+        "la",
+        "le",
+        "van",
+        "von",
+        "of",
+        "the",
+        "and",
+        "e",
+    ]
+)
+_WORD = re.compile(r"[^\W_](?:[\w’'-]*\w)?|\d+(?:[.,]\d+)*", re.UNICODE)
+_NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
+# an elided article or preposition glued to a name: "l'Isis", "dell'Iraq", "d'Italia"
+_ELISION = re.compile(
+    r"^(?:l|d|un|dell|all|dall|nell|sull|coll|quest|quell|sant|c|s)['’](?=\w)", re.IGNORECASE
+)
+# capitalised, but a time ("July", "Monday": rag/timeparse.py reads those) or, in English, an
+# adjective of nationality or direction before a noun ("Syrian army", "Western ambassadors")
+_TIME_WORDS = frozenset(
+    [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "lunedì",
+        "martedì",
+        "mercoledì",
+        "giovedì",
+        "venerdì",
+        "sabato",
+        "domenica",
+    ]
+)
+_ADJECTIVE = re.compile(r"(?:an|ian|ern|ese|ish|ic|i)$")
+
+
+@dataclass(frozen=True)
+class Term:
+    """A specific thing a question names, as written (``text``), and what it is."""
+
+    text: str
+    kind: str  # "name" | "number"
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        """The name's own words, without particles: what a mention is looked for by."""
+        parts = re.split(r"[\s'’-]+", self.text)
+        kept = [p for p in parts if p and p.lower() not in _PARTICLES]
+        return tuple(kept or parts)
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    wants: str | None
+    terms: tuple[Term, ...]
+
+    @property
+    def names(self) -> tuple[Term, ...]:
+        return tuple(t for t in self.terms if t.kind == "name")
+
+
+def wants(question: str) -> str | None:
+    """The kind of fact the question asks for (see the module docstring): the question word
+    that comes first decides ("e perché? chi ha attaccato…" asks why)."""
+    found = []
+    for order, (pattern, kind) in enumerate(_WANTS_RE):
+        m = pattern.search(question)
+        if m:
+            found.append((m.start(), order, kind))
+    return min(found)[2] if found else None
+
+
+def _is_capitalised(word: str) -> bool:
+    return word[:1].isupper() and word.lower() not in _TIME_WORDS
+
+
+def _common(word: str, lang: str) -> bool:
+    low = word.lower()
+    return any(
+        low in _stopwords(x) or low in QUESTION_WORDS.get(x, frozenset())
+        for x in (lang, "en", "it")
+    )
+
+
+def terms(question: str, lang: str) -> tuple[Term, ...]:
+    """The names and numbers the question mentions, in order, each once."""
+    found: list[Term] = []
+    run: list[str] = []
+    tokens = [(m.group(), m.start()) for m in _WORD.finditer(question)]
+
+    def close() -> None:
+        while run and run[-1].lower() in _PARTICLES:  # "the base of" ends before "of"
+            run.pop()
+        if run:
+            found.append(Term(" ".join(run), "name"))
+        run.clear()
+
+    for i, (raw, start) in enumerate(tokens):
+        word = _bare(raw)
+        nxt = _bare(tokens[i + 1][0]) if i + 1 < len(tokens) else ""
+        if _NUMBER.match(word):
+            close()
+            if not _date_part(tokens, i):
+                found.append(Term(word, "number"))
+            continue
+        opening = i == 0 or question[:start].rstrip().endswith((".", "?", "!", ":", "\n"))
+        if _is_capitalised(word):
+            # a sentence's first word is a name only when it is an acronym or a name runs on
+            runs_on = _is_capitalised(nxt) or nxt.lower().startswith(("al-", "el-", "ad-", "as-"))
+            acronym = word.isupper() and len(word) > 1
+            if opening and not acronym and (not runs_on or _common(word, lang)):
+                continue
+            if (
+                not run and lang == "en" and _ADJECTIVE.search(word)
+                and nxt[:1].islower() and nxt.lower() not in _PARTICLES
+            ):  # fmt: skip
+                continue  # "Syrian army", "Western ambassadors"
+            run.append(word)
+        elif run and word.lower() in _PARTICLES and nxt:
+            if _is_capitalised(nxt) or nxt.lower().startswith(("al-", "el-", "ad-", "as-")):
+                run.append(word)
+            else:
+                close()
+        elif run and word.lower().startswith(("al-", "el-", "ad-", "as-", "ash-", "ez-")):
+            run.append(word)
+        else:
+            close()
+    close()
+    out: dict[str, Term] = {}
+    for t in found:
+        if t.kind == "name" and all(_common(w, lang) for w in t.words):
+            continue  # "The", "Il" after a full stop, a capitalised question word
+        out.setdefault(t.text.lower(), t)
+    return tuple(out.values())
+
+
+def _bare(token: str) -> str:
+    """Without an elided article before it or a possessive after it: "l'Isis", "JNIM's"."""
+    return re.sub(r"['’]s$", "", _ELISION.sub("", token))
+
+
+def _date_part(tokens: list[tuple[str, int]], i: int) -> bool:
+    """A day next to a month name ("July 8", "8 luglio"): part of a date, not a count."""
+    near = [tokens[j][0].lower() for j in (i - 1, i + 1) if 0 <= j < len(tokens)]
+    return any(w in _TIME_WORDS for w in near) and len(tokens[i][0]) <= 2
+
+
+def analyse(question: str, lang: str) -> QuestionInfo:
+    return QuestionInfo(wants(question), terms(question, lang))

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+from rag.mentions import PassageWords, mentions, translatable, unmentioned
+from rag.question import Term
+
+BADIA_EN = PassageWords(
+    "The Islamic State is still able to strike in Syria. The most exposed areas are the "
+    "triangle between al-Sukhnah, Palmyra and the T3 pumping station, and Deir Ezzor; "
+    "seven militants were killed and 2,000 families fled.",
+    "en",
+)
+MOPTI_IT = PassageWords(
+    "I miliziani del JNIM hanno attaccato una base delle forze armate maliane nella regione "
+    "di Mopti, nel centro del paese.",
+    "it",
+)
+
+
+def name(text: str) -> Term:
+    return Term(text, "name")
+
+
+def test_a_name_in_another_spelling_or_language_is_mentioned():
+    assert mentions(BADIA_EN, name("Palmira"), "it")  # the Italian spelling
+    assert mentions(BADIA_EN, name("Siria"), "it")
+    assert mentions(BADIA_EN, name("Deir ez-Zor"), "en")  # another transliteration, glued
+    assert mentions(BADIA_EN, name("Isis"), "en")  # one of its usual names
+    assert mentions(BADIA_EN, name("Stato Islamico"), "it")
+    assert mentions(MOPTI_IT, name("JNIM"), "en")
+
+
+def test_a_name_the_passage_lacks_is_not_mentioned():
+    assert not mentions(MOPTI_IT, name("Acharan"), "it")
+    assert not mentions(MOPTI_IT, name("Acharan"), "en")
+    assert not mentions(BADIA_EN, name("Tessalit"), "en")
+    assert not mentions(BADIA_EN, name("Homs"), "en")
+    # a short alias only as a word of its own: "is" in a sentence is not the Islamic State
+    assert not mentions(PassageWords("It is over, said the mayor of Raqqa.", "en"), name("Isis"),
+                        "en")  # fmt: skip
+
+
+def test_numbers_as_digits_or_words():
+    assert mentions(BADIA_EN, Term("7", "number"), "en")  # "seven"
+    assert mentions(BADIA_EN, Term("2000", "number"), "it")  # "2,000"
+    assert not mentions(BADIA_EN, Term("12", "number"), "en")
+
+
+def test_translated_words_are_not_asked_of_another_language():
+    assert translatable("Turchia", "it", "en")  # "Turkey" there
+    assert translatable("Stati", "it", "en")
+    assert not translatable("Acharan", "it", "en")  # a name in both languages
+    assert not translatable("Nigeria", "it", "en")
+    assert not translatable("Turchia", "it", "it")
+    # so an Italian question about Turchia is not refused by an English passage's wording...
+    assert mentions(BADIA_EN, name("Turchia"), "it")
+    # ...but an Italian passage must say it
+    assert not mentions(MOPTI_IT, name("Turchia"), "it")
+
+
+def test_unmentioned_lists_what_no_passage_has():
+    missing = unmentioned([BADIA_EN, MOPTI_IT], [name("JNIM"), name("Acharan"),
+                                                   name("Palmyra")], "en")  # fmt: skip
+    assert [t.text for t in missing] == ["Acharan"]

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import pytest
+
+from rag.question import analyse, terms, wants
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Chi ha attaccato la base di Acharan?", "actor"),
+        ("Who attacked the base at Tessalit?", "actor"),
+        ("Which two Western ambassadors visited Hama?", "name"),
+        ("Quali gruppi si contendono il lago Ciad?", "name"),
+        ("Which air base did Islamic State capture?", "name"),
+        ("What did the minister say?", None),
+        ("Where is Isis still active in Syria?", "place"),
+        ("Dove è ancora attivo l'Isis in Siria?", "place"),
+        ("In which town did the SDF take the last enclave?", "place"),
+        ("When did France end Operation Barkhane?", "time"),
+        ("In che anno è caduta Raqqa?", "time"),
+        ("How many people died in Hama in 1982?", "number"),
+        ("Quanti soldati sono morti?", "number"),
+        ("Why did France end Barkhane?", "reason"),
+        ("e perché? chi ha attaccato la base di Acharan?", "reason"),  # the first word decides
+        ("What was the attack on Acharan a response to?", "reason"),
+        ("Cosa è successo a Mosul?", None),
+    ],
+)
+def test_wants_reads_the_question_word(question, kind):
+    assert wants(question) == kind
+
+
+def _texts(question: str, lang: str) -> list[str]:
+    return [t.text for t in terms(question, lang)]
+
+
+def test_names_and_numbers_are_the_terms():
+    assert _texts("Chi ha attaccato la base di Acharan?", "it") == ["Acharan"]
+    assert _texts("How many people died in Hama in 1982?", "en") == ["Hama", "1982"]
+    # elided articles come off, names keep their particles, the sentence's first word is no name
+    assert _texts("Dove è ancora attivo l'Isis in Siria?", "it") == ["Isis", "Siria"]
+    assert _texts("What did Bashar al-Assad say about the Free Syrian Army in Deir ez-Zor?",
+                  "en") == ["Bashar al-Assad", "Free Syrian Army", "Deir ez-Zor"]  # fmt: skip
+    assert _texts("Who attacked the base at Ain al-Asad?", "en") == ["Ain al-Asad"]
+    assert _texts("What happened to the 7 Isis fugitives from Sha’fah?", "en") == [
+        "7", "Isis", "Sha’fah"
+    ]  # fmt: skip
+
+
+def test_times_adjectives_and_opening_words_are_not_names():
+    # "July 8" is a date (timeparse reads it), "Western ambassadors" an adjective and a noun
+    assert _texts("Which two Western ambassadors visited Hama on July 8, 2011?", "en") == [
+        "Hama", "2011"
+    ]  # fmt: skip
+    assert _texts("Secondo gli analisti, cosa succede?", "it") == []
+    assert _texts("JNIM attacked where?", "en") == ["JNIM"]  # an acronym opens it
+    assert _texts("where is isis still active?", "en") == []  # all lower case: no names
+
+
+def test_analyse_puts_both_together():
+    info = analyse("Quante persone morirono ad Hama nel 1982?", "it")
+    assert info.wants == "number"
+    assert [t.kind for t in info.terms] == ["name", "number"]
+    assert [t.text for t in info.names] == ["Hama"]
