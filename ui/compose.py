@@ -130,6 +130,7 @@ def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
         embedder,
         **refusal(settings, embedder),
         passages=settings.answer_passages,
+        context_chunks=0 if settings.llm else 1,
         max_history=2 * settings.history_turns,
         rewriter=rewriter,
         reranker=reranker,

@@ -18,15 +18,17 @@ vs 0.890), at 143 ms per ask against 257 ms.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..embedding import Embedder, VectorCache
 from ..lexical import tokenize
+from ..mentions import PassageWords
+from ..question import analyse
 from ..types import Message, Passage
 from .citations import sentence_spans
+from .kinds import mentions_all, states
 from .messages import format_date, language_name, text
 
 
@@ -36,6 +38,33 @@ class _Sentence:
     start: int
     end: int
     text: str
+    headline: bool = False  # restates the article's title
+    fits: int = 0  # states the kind of fact the question asks for: 0-2 (rag/answer/kinds.py)
+
+
+# a sentence that opens with a pronoun or a demonstrative leans on the one before it
+_ANAPHOR = re.compile(
+    r"^\W*(?:he|she|it|they|this|these|that|those|its|their|his|her|there|such|the latter|"
+    r"lui|lei|esso|essa|essi|esse|loro|questo|questa|questi|queste|quello|quella|ciò|tale|"
+    r"tali|costui|costoro|è|e['’])(?!\w)",
+    re.IGNORECASE,
+)
+
+
+def _glued(text: str) -> str:
+    return re.sub(r"[\W_]+", "", text.lower())
+
+
+def _after(s: _Sentence, sentences: Sequence[_Sentence]) -> _Sentence | None:
+    """The sentence just after ``s`` in the same passage, if it is one of ``sentences``."""
+    later = [x for x in sentences if x.passage == s.passage and x.start >= s.end]
+    return min(later, key=lambda x: x.start) if later else None
+
+
+def _before(s: _Sentence, sentences: Sequence[_Sentence]) -> _Sentence | None:
+    """The sentence just before ``s`` in the same passage, if it is one of ``sentences``."""
+    earlier = [x for x in sentences if x.passage == s.passage and x.end <= s.start]
+    return max(earlier, key=lambda x: x.end) if earlier else None
 
 
 class ExtractiveAnswerer:
@@ -54,6 +83,8 @@ class ExtractiveAnswerer:
         lexical_weight: float = 0.1,
         rank_weight: float = 0.02,
         cache_size: int = 8192,
+        min_fit: int = 1,
+        max_fitting: int = 10,
     ) -> None:
         if max_sentences < 1 or max_passages < 1:
             raise ValueError("max_sentences and max_passages must be at least 1")
@@ -66,50 +97,82 @@ class ExtractiveAnswerer:
         self.rank_weight = rank_weight
         self.max_candidates = max_candidates
         self.head_words = head_words
+        self.min_fit = min_fit
+        self.max_fitting = max_fitting
         # sentence vectors: the articles people ask about come back often
         self._cache = VectorCache(cache_size)
 
     def select(self, question: str, lang: str, passages: Sequence[Passage]) -> list[_Sentence]:
+        info = analyse(question, lang)
+        asked = PassageWords(question, lang)
         top = list(passages[: self.max_passages])
-        sentences = [
-            _Sentence(i, a, b, p.text[a:b])
-            for i, p in enumerate(top)
-            for a, b in sentence_spans(p.text)
-            if len(p.text[a:b].split()) >= 4
-        ]
+        # a later passage is quoted only when it names everything the question names: the
+        # sentences of unrelated articles are never spliced into one answer
+        usable = [0] + [
+            i for i in range(1, len(top))
+            if info.terms and mentions_all(f"{top[i].title}\n{top[i].text}", top[i].lang,
+                                           info.terms, lang)
+        ]  # fmt: skip
+        sentences = []
+        for i in usable:
+            p = top[i]
+            title = _glued(p.title)
+            for a, b in sentence_spans(p.text):
+                body = p.text[a:b]
+                if len(body.split()) < 4:
+                    continue
+                sentences.append(
+                    _Sentence(i, a, b, body, headline=len(title) >= 20 and title in _glued(body),
+                              fits=states(info.wants, body, p.lang, asked))
+                )  # fmt: skip
         if not sentences:
             return []
+        if any(not s.headline for s in sentences):  # the headline restates, the body tells
+            sentences = [s for s in sentences if not s.headline]
         q_tokens = set(tokenize(question, lang))
-        cheap = []  # words shared with the question, then the passage's rank, then position
+        cheap = {}  # words shared with the question, then the passage's rank
         for s in sentences:
             toks = set(tokenize(s.text, top[s.passage].lang))
             lexical = len(q_tokens & toks) / len(q_tokens) if q_tokens else 0.0
             prior = (len(top) - s.passage) / len(top)
-            cheap.append(self.lexical_weight * lexical + self.rank_weight * prior)
-        # only the most promising sentences are embedded: the cost of an answer is bounded
-        keep = sorted(range(len(sentences)), key=lambda i: (-cheap[i], i))[: self.max_candidates]
-        sentences = [sentences[i] for i in sorted(keep)]
-        cheap = [cheap[i] for i in sorted(keep)]
+            cheap[s] = self.lexical_weight * lexical + self.rank_weight * prior
+        # only the most promising sentences are embedded, so an answer's cost is bounded; the
+        # ones that state the kind of fact asked for are among them
+        by_cheap = sorted(sentences, key=lambda s: (-cheap[s], s.passage, s.start))
+        pool = by_cheap[: self.max_candidates]
+        fitting = sorted(
+            (s for s in by_cheap if s.fits >= 2 and s not in pool), key=lambda s: -s.fits
+        )
+        pool += fitting[: self.max_fitting]
         q = self.embedder.embed_queries([question])[0]
-        heads = [" ".join(s.text.split()[: self.head_words]) for s in sentences]
+        heads = [" ".join(s.text.split()[: self.head_words]) for s in pool]
         vectors = self._cache.vectors(heads, self.embedder.embed_documents)
-        scores = [float(d) + c for d, c in zip(vectors @ q, cheap, strict=True)]
+        scores = {s: float(d) + cheap[s] for s, d in zip(pool, vectors @ q, strict=True)}
+        vector_of = dict(zip(pool, vectors, strict=True))
 
-        order = np.argsort(scores)[::-1]
-        best = scores[order[0]]
-        chosen: list[int] = []
-        per_passage: dict[int, int] = {}
-        for i in order:
-            if len(chosen) >= self.max_sentences or scores[i] < best - self.margin:
+        ranked = sorted(pool, key=lambda s: -scores[s])
+        lead = max(ranked, key=lambda s: s.fits)  # the best-scored of those that fit best
+        if info.wants and lead.fits < self.min_fit:
+            return []  # asked who/where/when/how many, and no sentence says: no answer
+        best = scores[ranked[0]]
+        chosen = [lead]
+        per_passage = {lead.passage: 1}
+        for s in ranked:
+            if len(chosen) >= self.max_sentences or scores[s] < best - self.margin:
                 break
-            s = sentences[i]
-            if per_passage.get(s.passage, 0) >= self.max_per_passage:
+            if s in chosen or per_passage.get(s.passage, 0) >= self.max_per_passage:
                 continue
-            if any(float(vectors[i] @ vectors[j]) > 0.97 for j in chosen):
+            if any(float(vector_of[s] @ vector_of[c]) > 0.97 for c in chosen):
                 continue  # the same sentence again (a story told twice)
-            chosen.append(int(i))
+            chosen.append(s)
             per_passage[s.passage] = per_passage.get(s.passage, 0) + 1
-        return sorted((sentences[i] for i in chosen), key=lambda s: (s.passage, s.start))
+        before = _before(lead, sentences)
+        if before is not None and before not in chosen and _ANAPHOR.match(lead.text):
+            chosen.append(before)  # "They..." needs the sentence that says who they are
+        after = _after(lead, sentences)
+        if after is not None and after not in chosen and _ANAPHOR.match(after.text):
+            chosen.append(after)  # "...at Acharan. It was the answer to..." goes on about it
+        return sorted(chosen, key=lambda s: (s.passage, s.start))
 
     def stream(
         self,

@@ -85,7 +85,7 @@ def test_bad_filter_is_a_one_line_error(index):
 
 
 def test_chat_keeps_the_subject_for_a_follow_up(index):
-    lines = "chi ha attaccato la base di Acharan?\ne quando è successo?\n/quit\n"
+    lines = "chi ha attaccato la base di Acharan?\ne perché?\n/quit\n"
     out = subprocess.run(
         [sys.executable, "-m", "ui.cli", "chat", "--index", index],
         input=lines, capture_output=True, text=True, timeout=300,

@@ -1,0 +1,199 @@
+"""Does a sentence state the kind of fact a question asks for?
+
+"Which air base did Islamic State capture?" wants a name the question does not already give:
+"Islamic State militants stormed an air base in northeast Syria" repeats the question, "the
+Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
+- "place", "actor" and "name": a proper name not in the question (names are capitalised in Italian
+  and English; without a tagger a place and a person look alike, so either counts);
+- "number": a count, in digits or words ("seven", "sette", "decine", "hundreds"), not a year
+  and not a number the question already has;
+- "time": a year, a month, a weekday, a date, or "yesterday"/"ieri", not one of the question's;
+- "reason": a causal connective ("because", "in response to", "perché", "in risposta").
+Nothing is fitted; the word lists are the languages' own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from ..mentions import COMMON_ZIPF, PassageWords, _zipf, mentions, plain
+from ..question import _TIME_WORDS, Term, _common
+
+NEAR = 3  # words: a name and the noun it names stand side by side ("Tabqa air base")
+_WORD = re.compile(r"[^\W_](?:[\w’'-]*\w)?|\d+(?:[.,]\d+)*", re.UNICODE)
+_YEAR = re.compile(r"^(?:1[89]\d\d|20\d\d)$")
+_COUNT_WORDS = frozenset(
+    [
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "fifteen",
+        "twenty",
+        "thirty",
+        "forty",
+        "fifty",
+        "sixty",
+        "seventy",
+        "eighty",
+        "ninety",
+        "hundred",
+        "hundreds",
+        "thousand",
+        "thousands",
+        "million",
+        "millions",
+        "dozen",
+        "dozens",
+        "scores",
+        "due",
+        "tre",
+        "quattro",
+        "cinque",
+        "sei",
+        "sette",
+        "otto",
+        "nove",
+        "dieci",
+        "undici",
+        "dodici",
+        "quindici",
+        "venti",
+        "trenta",
+        "quaranta",
+        "cinquanta",
+        "sessanta",
+        "settanta",
+        "ottanta",
+        "novanta",
+        "cento",
+        "centinaia",
+        "mille",
+        "migliaia",
+        "milione",
+        "milioni",
+        "decine",
+        "dozzina",
+        "dozzine",
+        "duemila",
+        "tremila",
+        "diecimila",
+    ]
+)
+_REASON = re.compile(
+    r"\b(?:because|due\s+to|owing\s+to|in\s+response|response\s+to|in\s+retaliation|"
+    r"retaliation\s+for|in\s+revenge|to\s+avenge|as\s+a\s+result|in\s+protest|aimed\s+at|"
+    r"in\s+order\s+to|the\s+reason|perch[ée]|poich[ée]|a\s+causa|in\s+risposta|"
+    r"risposta\s+(?:a|al|alla|alle|ai|agli|all['’])|per\s+vendicare|in\s+seguito\s+a|"
+    r"per\s+protesta|allo\s+scopo|al\s+fine\s+di|il\s+motivo|la\s+ragione)",
+    re.IGNORECASE,
+)
+_RELATIVE_TIME = frozenset(
+    [
+        "yesterday",
+        "today",
+        "tonight",
+        "overnight",
+        "ieri",
+        "oggi",
+        "stanotte",
+        "stamattina",
+        "stamani",
+    ]
+)
+
+
+def _words(sentence: str) -> list[str]:
+    return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(sentence)]
+
+
+def names_in(sentence: str, lang: str) -> list[str]:
+    """Capitalised words that are names: not a sentence's ordinary first word, not a time."""
+    out = []
+    for i, w in enumerate(_words(sentence)):
+        if not w[:1].isupper() or w.lower() in _TIME_WORDS:
+            continue
+        if i == 0 and not (w.isupper() and len(w) > 1) and _common(w, lang):
+            continue
+        out.append(w)
+    return out
+
+
+def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> int:
+    """How well ``sentence`` states a fact of the kind ``wants`` that the question (``asked``:
+    its words, prepared once) does not already give: 0 it does not; for a name, 1 it names
+    only things whose names are also ordinary words ("the Observatory", "Russia": these more
+    often frame a report than answer "which town"), 2 a rarer name, 3 one right next to a word
+    of the question ("Tabqa base"); 2 for a number or a time."""
+    if wants is None:
+        return 0
+    words = _words(sentence)
+    if wants in ("place", "actor", "name"):
+        new = [w for w in names_in(sentence, lang) if not asked.has_word(w)]
+        if not new:
+            return 0
+        rare = [w for w in new if not common_word(w)]
+        if not rare:
+            return 1
+        return 3 if _next_to_asked(words, set(rare), lang, asked) else 2
+    if wants == "number":
+        for i, w in enumerate(words):
+            low = w.lower()
+            if w[:1].isdigit():
+                digits = re.sub(r"[.,]", "", w)
+                near_month = any(
+                    words[j].lower() in _TIME_WORDS for j in (i - 1, i + 1) if 0 <= j < len(words)
+                )
+                if _YEAR.match(digits) or (near_month and len(digits) <= 2):
+                    continue
+                if digits not in asked.numbers:
+                    return 2
+            elif low in _COUNT_WORDS and low not in asked.tokens:
+                return 2
+        return 0
+    if wants == "reason":
+        return 2 if _REASON.search(sentence) else 0
+    if wants == "time":
+        for w in words:
+            low = plain(w)
+            if (_YEAR.match(w) and w not in asked.numbers) or (
+                (low in _TIME_WORDS or low in _RELATIVE_TIME) and low not in asked.tokens
+            ):
+                return 2
+        return 2 if re.search(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", sentence) else 0
+    return 0
+
+
+def _next_to_asked(words: list[str], rare: set[str], lang: str, asked: PassageWords) -> bool:
+    """A rare new name within NEAR words of a word of the question: "the fight over Tabqa
+    base" for "which air base", "la tribù Sheitaat" for "quale tribù"."""
+    from ..lexical import _stopwords
+
+    stop = _stopwords(lang)
+    at = [i for i, w in enumerate(words) if w in rare]
+    for i in at:
+        for j in range(max(0, i - NEAR), min(len(words), i + NEAR + 1)):
+            w = words[j]
+            if j != i and w[:1].islower() and w not in stop and len(w) > 3 and asked.has_word(w):
+                return True
+    return False
+
+
+def common_word(word: str) -> bool:
+    """An ordinary word of Italian or English (COMMON_ZIPF), not only a name."""
+    w = plain(word)
+    return any(_zipf(w, lang) >= COMMON_ZIPF for lang in ("en", "it"))
+
+
+def mentions_all(text: str, lang: str, terms: Iterable[Term], qlang: str) -> bool:
+    """Whether ``text`` names every one of ``terms`` (rag/mentions.py)."""
+    words = PassageWords(text, lang)
+    return all(mentions(words, t, qlang) for t in terms)
