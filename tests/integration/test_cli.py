@@ -75,14 +75,15 @@ def test_ingest_and_stats_on_the_seeds_and_the_sample(tmp_path, seeds_dir):
     out = newsrag("ingest", str(REPO / "data" / "sample"), str(seeds_dir), "--index", str(index))
     assert out.returncode == 0, out.stderr
     assert "stories linked" in out.stdout
-    assert "files 8/8" in out.stderr  # the progress bar's last state
+    assert "files 11/11" in out.stderr  # the progress bar's last state
     got = stats(index)
-    assert got["articles"] == 12
+    assert got["articles"] == 15
     assert (
         got["chunks"] == got["chunks_in_store"] == sum(v["chunks"] for v in got["by_lang"].values())
     )
     assert set(got["by_lang"]) == {"it", "en"}
-    assert got["stories_in_several_languages"] == 2  # the seeds, and the sample's Badia story
+    # the seeds, and the sample's two Islamic State stories (2021 and 2024)
+    assert got["stories_in_several_languages"] == 3
     assert got["embedding_model"] == "multilingual-e5-small" and got["dim"] == 384
     assert got["index_bytes"] > 0
     again = newsrag("ingest", str(seeds_dir), "--index", str(index), "-q")

@@ -915,13 +915,13 @@ def test_belebele_questions_are_not_articles(shared_data):
 def test_sample_archive(monkeypatch):
     monkeypatch.chdir(REPO)
     files, problems = discover([SAMPLE])
-    assert problems == [] and len(files) == 6 and not any(f.name == "README.md" for f in files)
+    assert problems == [] and len(files) == 9 and not any(f.name == "README.md" for f in files)
     articles = []
     for f in files:
         got, problems = read(f)
         assert problems == [], problems
         articles.extend(got)
-    assert 8 <= len(articles) <= 12
+    assert 12 <= len(articles) <= 16
     assert len({a.id for a in articles}) == len(articles)
     assert all(a.source == "newsrag-sample" and a.date for a in articles)
     years = {a.date[:4] for a in articles}
