@@ -364,13 +364,27 @@ def feedback_export(
 
 
 # --- entry point ----------------------------------------------------------------------------
+def configure_logging(level_name: str) -> None:
+    """One stderr handler at ``level_name``, whatever level a library sets on its own logger.
+
+    bm25s sets its logger to DEBUG at import, so with only the root logger's level its
+    "Building index from tokens" reached the terminal on every ingest: the handler filters.
+    """
+    level = logging.getLevelName(level_name.upper())
+    if not isinstance(level, int):
+        raise ConfigError(
+            f"NEWSRAG_LOG_LEVEL {level_name!r} is not a log level: use DEBUG, INFO, WARNING "
+            "or ERROR."
+        )
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+
+
 def main() -> None:
     quiet_phone_home()
-    logging.basicConfig(
-        level=os.environ.get("NEWSRAG_LOG_LEVEL", "WARNING").upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
+        configure_logging(os.environ.get("NEWSRAG_LOG_LEVEL", "WARNING"))
         app()
     except NewsragError as exc:
         from rich.markup import escape

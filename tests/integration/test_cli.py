@@ -199,3 +199,13 @@ def test_kill_9_halfway_then_rerun_gives_exact_counts(tmp_path, shared_data):
         return set(client.get_collection("newsrag-chunks").get(include=[])["ids"])
 
     assert chunk_ids(crashed) == chunk_ids(clean)
+
+
+def test_library_log_lines_do_not_leak_into_the_output(tmp_path, seeds_dir, tiny_model):
+    # bm25s sets its own logger to DEBUG: its "Building index from tokens" reached stderr
+    out = newsrag("ingest", str(seeds_dir), "--index", str(tmp_path / "i"),
+                  "--model", str(tiny_model), "-q")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert "bm25s" not in out.stderr + out.stdout and "DEBUG" not in out.stderr + out.stdout
+    bad_level = newsrag("stats", "--index", str(tmp_path / "i"), env={"NEWSRAG_LOG_LEVEL": "loud"})
+    assert_clean_error(bad_level, 2, "NEWSRAG_LOG_LEVEL")
