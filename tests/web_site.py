@@ -192,7 +192,8 @@ class Hit:
 class NewsSite:
     routes: dict[str, Route] = field(default_factory=dict)
     hits: list[Hit] = field(default_factory=list)
-    gate: threading.Event | None = None  # while set to an unset event, pages wait for it
+    holds: dict[str, threading.Event] = field(default_factory=dict)  # path: answer once set
+    arrived: list[str] = field(default_factory=list)  # every path asked for, on arrival
     base: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -215,8 +216,8 @@ class NewsSite:
         return self
 
     def stop(self) -> None:
-        if self.gate is not None:
-            self.gate.set()
+        for event in self.holds.values():
+            event.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -230,6 +231,7 @@ class NewsSite:
     def clear(self) -> None:
         with self._lock:
             self.hits.clear()
+            self.arrived.clear()
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
         path = handler.path
@@ -237,9 +239,11 @@ class NewsSite:
         if route is None and "?" in path:
             route = self.routes.get(path.split("?", 1)[0])
         headers = {k.lower(): v for k, v in handler.headers.items()}
-        gate = self.gate
-        if gate is not None and path.endswith(".html"):
-            gate.wait(timeout=30)
+        with self._lock:
+            self.arrived.append(path)
+        hold = self.holds.get(path)
+        if hold is not None:
+            hold.wait(timeout=60)  # bounded: a test that forgets to release still ends
         status = 404 if route is None else route.status
         out: dict[str, str] = {}
         body = b"<html><body><h1>Not found</h1></body></html>"
