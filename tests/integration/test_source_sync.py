@@ -365,3 +365,33 @@ def test_due_sources_and_a_folder_source(h, site, tmp_path):
     assert [s.name for s in h.registry.due(later)] == ["local"]
     (again,) = syncer.sync(["local"]).sources  # named: synced now, due or not
     assert again.unchanged == 1 and again.added == 0
+
+
+def test_a_file_ingest_with_prune_never_removes_synced_articles(h, site, tmp_path):
+    site.routes["/rss.xml"] = Route(rss(site.base, EN[:2]), "application/rss+xml")
+    h.add("/rss.xml", "rss")
+    h.sync()
+    folder = tmp_path / "files"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Mercato\n\nIl mercato del pesce di Valdoro riapre domani.\n")
+    report = h.ingestor.run([folder, tmp_path], max_bytes=1_000_000, prune=True)
+    assert report.removed == 0 and {site.base + p for p in EN[:2]} <= h.ids()
+
+
+def test_ingest_rebuild_keeps_the_sources_and_forgets_their_fetch_state(h, site):
+    from ui.compose import rebuild_keeping_sources
+
+    site.routes["/rss.xml"] = Route(rss(site.base, EN[:1]), "application/rss+xml")
+    h.add("/rss.xml", "rss")
+    h.registry.add(str(h.settings.index_dir.parent), kind="folder", every_seconds=7200,
+                   name="files")  # fmt: skip
+    h.sync("rss")
+    h.close()
+    rebuild_keeping_sources(h.settings)
+    assert not (h.settings.index_dir / "manifest.sqlite").exists()
+    with SourceRegistry(h.settings.index_dir) as registry:
+        kept = {s.name: s for s in registry.all()}
+        assert sorted(kept) == ["files", "rss"] and kept["files"].every_seconds == 7200
+        assert kept["rss"].last is None and registry.validators(site.base + "/rss.xml") is None
+    h.index = ArchiveIndex.open(h.settings, model_label=h.embedder.label, dim=h.embedder.dim)
+    h.registry = SourceRegistry(h.settings.index_dir)
