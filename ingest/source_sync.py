@@ -202,7 +202,8 @@ class SourceSyncer:
             name=source.name, kind="folder", location=source.location, started_at=started,
             seconds=time.perf_counter() - t0, reached=path.exists(), detected="folder",
             listed=got.files, added=got.added, updated=got.updated, unchanged=got.unchanged,
-            recovered=got.recovered, chunks_written=got.chunks_written, problems=got.problems,
+            recovered=got.recovered, chunks_written=got.chunks_written,
+            problems=(*got.problems, *got.warnings),
         )  # fmt: skip
 
     # --- feeds, sitemaps, sites -----------------------------------------------------------

@@ -58,7 +58,8 @@ class IngestReport:
     seconds: float
     embed_seconds: float
     problems: tuple[Problem, ...] = ()
-    written_ids: tuple[str, ...] = ()  # the articles added, updated or recovered
+    written_ids: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()  # inputs read, with something to check
 
     @property
     def written(self) -> int:
@@ -81,6 +82,7 @@ class _Run:
     seen: dict[str, str] = field(default_factory=dict)  # id -> where first seen
     problem_paths: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     batch: list[_Prepared] = field(default_factory=list)
     batch_chunks: int = 0
     tally: dict[str, int] = field(
@@ -216,6 +218,9 @@ class Ingestor:
         known = manifest.hashes()
         interrupted = {r.id: r for r in manifest.pending()}
         for item in items:
+            if isinstance(item, Problem) and item.warning:
+                run.warnings.append(item)
+                continue
             if isinstance(item, Problem):
                 run.problems.append(item)
                 run.problem_paths.add(item.path)
@@ -251,6 +256,7 @@ class Ingestor:
             embed_seconds=run.embed_seconds,
             problems=tuple(run.problems),
             written_ids=tuple(run.written),
+            warnings=tuple(run.warnings),
         )
 
     # --------------------------------------------------------------------------------------

@@ -37,11 +37,16 @@ class Article:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something in the input that could not be used; the rest of the input still is."""
+    """Something in the input that could not be used; the rest of the input still is.
+
+    With ``warning`` the input WAS used, and this says what to check (a file read as
+    Windows-1252 because it was not UTF-8).
+    """
 
     path: str
     reason: str
     line: int | None = None
+    warning: bool = False
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
