@@ -15,7 +15,8 @@ class Article:
 
     ``lang`` and ``date`` come from the source's metadata when it has them; a missing ``lang``
     is detected during ingest. ``date`` is ISO ``YYYY-MM-DD``. ``path`` is the resolved file the
-    article came from (used by ``--prune``), ``line`` the line or row inside record files.
+    article came from (used by ``--prune``), or for a page read by ``newsrag sync`` its
+    canonical URL (never pruned); ``line`` the line or row inside record files.
     ``extra`` keeps the source's other fields as metadata.
     """
 

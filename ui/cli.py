@@ -184,7 +184,7 @@ def sync_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
 ) -> None:
     """Read the due sources (or the ones named) and store their new and changed articles."""
-    from ui.sources_view import due_message, has_sources, run_sync
+    from ui.sources_view import check_names, due_message, has_sources, run_sync
 
     cfg = settings(index_dir=index, embedding_model=model)
     if not has_sources(cfg):
@@ -193,6 +193,7 @@ def sync_command(
             soft_wrap=True,
         )
         raise typer.Exit(1)
+    check_names(cfg, names or [])
     if not names and not every_source:
         waiting = due_message(cfg)
         if waiting:  # before the model loads: a cron job every minute costs nothing

@@ -170,6 +170,13 @@ def due_message(settings: Settings) -> str | None:
     )
 
 
+def check_names(settings: Settings, names: Sequence[str]) -> None:
+    """InputError for a name that is not a source, before any model is loaded."""
+    with SourceRegistry(settings.index_dir) as registry:
+        for name in names:
+            registry.require(name)
+
+
 def has_sources(settings: Settings) -> bool:
     if not SourceRegistry.exists(settings.index_dir):
         return False

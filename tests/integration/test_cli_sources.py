@@ -65,6 +65,8 @@ def test_sources_add_list_remove_and_their_mistakes(tmp_path, site):
     assert_clean_error(newsrag("sources", "remove", "nope", "--index", index), 6,
                        "127.0.0.1, archive")  # fmt: skip
 
+    assert_clean_error(newsrag("sync", "nope", "--index", index), 6, "no source called 'nope'")
+
     removed = newsrag("sources", "remove", "archive", "--index", index)
     assert removed.returncode == 0 and "stay in the archive" in removed.stdout
     assert [r["name"] for r in sources_json(tmp_path / "i")] == ["127.0.0.1"]
