@@ -112,7 +112,10 @@ def list_sources(settings: Settings) -> list[dict[str, Any]]:
                     "unchanged": last.unchanged + last.skipped_unchanged,
                     "left_for_next": last.left_for_next,
                     "requests": last.requests,
-                    "problems": [{"url": p.path, "reason": p.reason} for p in last.problems],
+                    "problems": [
+                        {"url": p.path, "reason": p.reason, "warning": p.warning}
+                        for p in last.problems
+                    ],
                 },
             }
         )
