@@ -284,7 +284,16 @@ class SourceSyncer:
                 listed.problems.append(Problem(url, listing.warning))
                 listed.complete = False
             queue.extend(listing.sitemaps)
-            for entry in listing.entries:
+            entries = listing.entries
+            if listing.kind == "sitemap":  # the protocol: a sitemap lists its own host only
+                entries = tuple(e for e in entries if _same_site(e.url, got.final_url))
+                if len(entries) < len(listing.entries):
+                    listed.problems.append(Problem(url, (
+                        f"{len(listing.entries) - len(entries)} URLs on other hosts than the "
+                        "sitemap's own were skipped (a sitemap may list only its own host); "
+                        "add those sites as sources of their own"
+                    )))  # fmt: skip
+            for entry in entries:
                 listed.entries.setdefault(tidy_url(entry.url), (entry, listing.kind))
             listed.validators.append(
                 Validators(url, got.etag, got.last_modified, children=listing.sitemaps)
@@ -351,6 +360,13 @@ class SourceSyncer:
             if item.id not in written:  # one article reached from two URLs is stored once
                 written.add(item.id)
                 yield item
+
+
+def _same_site(url: str, other: str) -> bool:
+    def host(u: str) -> str:
+        return (urlsplit(u).hostname or "").removeprefix("www.")
+
+    return host(url) == host(other)
 
 
 def _is_site_root(location: str) -> bool:

@@ -203,9 +203,11 @@ def test_a_site_root_follows_robots_sitemaps_and_indexes_and_honours_disallow(h,
         sitemap_index(site.base, ["/sitemap-en.xml", "/sitemap-it.xml"]), "application/xml"
     )
     site.routes["/sitemap-en.xml"] = Route(sitemap(site.base, EN), "application/xml")
+    elsewhere = "<url><loc>http://localhost:9/elsewhere.html</loc></url>"
     site.routes["/sitemap-it.xml"] = Route(
         sitemap(site.base, IT[:2]).replace(
-            b"</urlset>", f"<url><loc>{site.base}/private/draft.html</loc></url></urlset>".encode()
+            b"</urlset>",
+            f"<url><loc>{site.base}/private/draft.html</loc></url>{elsewhere}</urlset>".encode(),
         ),
         "application/xml",
     )
@@ -215,7 +217,9 @@ def test_a_site_root_follows_robots_sitemaps_and_indexes_and_honours_disallow(h,
     assert source.detected == "site (sitemapindex, sitemap)"
     assert source.added == 5
     assert h.ids() == {site.base + p for p in EN + IT[:2]}
-    (problem,) = source.problems
+    other_host, problem = source.problems
+    assert other_host.path == site.base + "/sitemap-it.xml"
+    assert "1 URLs on other hosts than the sitemap's own were skipped" in other_host.reason
     assert problem.path == site.base + "/private/draft.html"
     assert "disallowed by the robots.txt" in problem.reason
     assert site.requests_for("/private/draft.html") == []  # never asked for
