@@ -160,7 +160,10 @@ class Fetcher:
                 f"{origin} is fetched; retried at the next sync"
             )
             return
-        text = fetched.body.decode(fetched.charset or "utf-8", errors="replace")
+        try:
+            text = fetched.body.decode(fetched.charset or "utf-8", errors="replace")
+        except LookupError:  # a charset no codec knows: robots.txt is ASCII in practice
+            text = fetched.body.decode("utf-8", errors="replace")
         parser.parse(text.splitlines())
         host.robots = parser
         delay = parser.crawl_delay(self.policy.robots_agent)
