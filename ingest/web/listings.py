@@ -66,6 +66,7 @@ def parse_listing(body: bytes, *, url: str, content_type: str, max_bytes: int) -
     """The entries of a feed or sitemap fetched from ``url``; ListingError when it is not one."""
     if body.startswith(_GZIP):
         body = _gunzip(body, max_bytes)
+    body = body.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
     head = body.lstrip()[:1]
     if head in (b"{", b"[") or content_type.endswith("json"):
         return _json_feed(body, url)

@@ -66,6 +66,12 @@ def test_a_feed_broken_half_way_keeps_its_first_entries_with_a_warning():
     assert [e.url for e in got.entries] == ["http://a.b/1"] and "malformed feed" in got.warning
 
 
+def test_a_feed_with_a_byte_order_mark_served_as_html_is_still_a_feed():
+    body = (b"\xef\xbb\xbf<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+            b"<item><title>A</title><link>http://a.b/1</link></item></channel></rss>")  # fmt: skip
+    assert [e.url for e in listing(body, "text/html").entries] == ["http://a.b/1"]
+
+
 def test_json_feed_items():
     body = (b'{"version": "https://jsonfeed.org/version/1.1", "title": "G", "items": ['
             b'{"id": "1", "url": "/a", "title": "A", "date_published": "2031-03-09T10:00:00Z"},'
