@@ -8,8 +8,10 @@ Chroma server, several replicas), while sources, their HTTP validators and sync 
 the writer's business; a sync's many small per-URL writes then never contend with readers
 of the manifest, and the manifest's schema stays the articles'.
 
-Per URL it keeps the HTTP validators (ETag, Last-Modified) of the last complete fetch, the
-article the URL gave, a sitemap's ``<lastmod>`` for it, and a sitemap index's sitemaps.
+It also keeps each host's robots.txt for an hour, so a sync every few minutes does not ask
+for it every time. Per URL it keeps the HTTP validators (ETag, Last-Modified) of the last
+complete fetch, the article the URL gave, a sitemap's ``<lastmod>`` for it, and a sitemap
+index's sitemaps.
 They are saved only after the articles they describe are written, so a sync killed half way
 fetches those URLs again (as 200s: nothing stored is lost, nothing is written twice).
 """
@@ -51,6 +53,11 @@ CREATE TABLE IF NOT EXISTS validators (
     listed TEXT,
     children TEXT,
     checked_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS robots (
+    origin TEXT PRIMARY KEY,
+    body TEXT NOT NULL,
+    fetched_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS source_articles (
     source TEXT NOT NULL,
@@ -289,6 +296,21 @@ class SourceRegistry:
                 [(v.url, v.etag, v.last_modified, v.article_id, v.listed,
                   json.dumps(list(v.children)) if v.children else None, now) for v in items],
             )  # fmt: skip
+
+    # --- robots.txt, kept between syncs (ingest.web.fetch.RobotsCache) ---------------------
+    def robots(self, origin: str, max_age: float) -> str | None:
+        row = self._db.execute(
+            "SELECT body FROM robots WHERE origin = ? AND fetched_at >= ?",
+            (origin, time.time() - max_age),
+        ).fetchone()
+        return row["body"] if row else None
+
+    def save_robots(self, origin: str, text: str) -> None:
+        self._db.execute(
+            "INSERT INTO robots (origin, body, fetched_at) VALUES (?, ?, ?) ON CONFLICT(origin)"
+            " DO UPDATE SET body = excluded.body, fetched_at = excluded.fetched_at",
+            (origin, text, time.time()),
+        )
 
     def forget_validators(self, urls: Iterable[str]) -> None:
         with self._transaction():

@@ -160,7 +160,7 @@ class SourceSyncer:
         else:
             chosen = self.registry.all() if force else self.registry.due()
         reports = []
-        with Fetcher(self.policy) as fetcher:
+        with Fetcher(self.policy, robots_cache=self.registry) as fetcher:
             for source in chosen:
                 if progress:
                     progress(f"{source.name}: {source.location}")

@@ -2,9 +2,10 @@
 
 Every request of a sync goes through one ``Fetcher``, so the rules hold across sources on
 the same host:
-- robots.txt is read once per host and sync (RFC 9309: a 4xx robots.txt allows everything;
-  a 5xx one, or a host that cannot be reached, allows nothing until the next sync), and
-  every URL, redirect targets included, is checked against it for our User-Agent;
+- robots.txt is read once per host and sync, or taken from ``robots_cache`` when read less
+  than ``ROBOTS_TTL`` ago (RFC 9309 allows a day); a 4xx robots.txt allows everything, a 5xx
+  one, or a host that cannot be reached, allows nothing until the next sync; every URL,
+  redirect targets included, is checked against it for our User-Agent;
 - two requests to one host are at least ``host_delay`` seconds apart (robots.txt's
   Crawl-delay wins when it is longer, up to ``MAX_CRAWL_DELAY``);
 - ``If-None-Match`` / ``If-Modified-Since`` are sent when the caller has validators, so an
@@ -23,11 +24,12 @@ import time
 import urllib.robotparser
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 log = logging.getLogger(__name__)
 
+ROBOTS_TTL = 3600.0  # seconds a robots.txt read is used again (RFC 9309: at most 24 h)
 MAX_CRAWL_DELAY = 30.0  # a robots.txt asking for minutes between requests is not followed
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309: crawlers may stop reading at 500 KiB
 _REDIRECTS = (301, 302, 303, 307, 308)
@@ -81,6 +83,14 @@ class FetchError(Exception):
         self.disallowed = disallowed  # by robots.txt: a rule followed, not a failure
 
 
+class RobotsCache(Protocol):
+    """Where robots.txt files read in earlier syncs are kept (``SourceRegistry``)."""
+
+    def robots(self, origin: str, max_age: float) -> str | None: ...
+
+    def save_robots(self, origin: str, text: str) -> None: ...
+
+
 @dataclass
 class _Host:
     robots: urllib.robotparser.RobotFileParser | None = None
@@ -98,10 +108,12 @@ class Fetcher:
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        robots_cache: RobotsCache | None = None,
     ) -> None:
         import httpx
 
         self.policy = policy
+        self._robots_cache = robots_cache
         self._clock = clock
         self._sleep = sleep
         self._hosts: dict[str, _Host] = {}
@@ -145,12 +157,17 @@ class Fetcher:
     def _read_robots(self, origin: str, host: _Host) -> None:
         robots_url = f"{origin}/robots.txt"
         parser = urllib.robotparser.RobotFileParser(robots_url)
+        cached = self._robots_cache.robots(origin, ROBOTS_TTL) if self._robots_cache else None
+        if cached is not None:
+            self._use_robots(parser, cached, host)
+            return
         try:
             fetched = self._get(robots_url, {}, host, ROBOTS_MAX_BYTES, check_robots=False)
         except FetchError as err:
             if err.reason.startswith("HTTP 4"):  # RFC 9309: unavailable, everything allowed
-                parser.parse([])
-                host.robots = parser
+                self._use_robots(parser, "", host)
+                if self._robots_cache:
+                    self._robots_cache.save_robots(origin, "")
                 return
             # RFC 9309: unreachable (5xx, network): assume everything is disallowed for now
             host.unreachable = (
@@ -164,6 +181,13 @@ class Fetcher:
             text = fetched.body.decode(fetched.charset or "utf-8", errors="replace")
         except LookupError:  # a charset no codec knows: robots.txt is ASCII in practice
             text = fetched.body.decode("utf-8", errors="replace")
+        self._use_robots(parser, text, host)
+        if self._robots_cache:
+            self._robots_cache.save_robots(origin, text)
+
+    def _use_robots(
+        self, parser: urllib.robotparser.RobotFileParser, text: str, host: _Host
+    ) -> None:
         parser.parse(text.splitlines())
         host.robots = parser
         delay = parser.crawl_delay(self.policy.robots_agent)

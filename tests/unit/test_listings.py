@@ -126,3 +126,6 @@ def test_intervals_and_registry_rules(tmp_path):
         with pytest.raises(InputError, match="not usable"):
             registry.add(BASE + "/x", kind="web", every_seconds=60, name="-bad")
         assert registry.next_due_in() == 0.0  # never synced: due now
+        registry.save_robots(BASE, "User-agent: *\nDisallow: /x/\n")
+        assert registry.robots(BASE, max_age=3600) == "User-agent: *\nDisallow: /x/\n"
+        assert registry.robots(BASE, max_age=-1) is None  # too old: read again
