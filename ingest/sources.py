@@ -28,7 +28,7 @@ from pathlib import Path
 
 from rag.types import Article, Problem
 
-from .formats import csv_records, html, records, text
+from .formats import csv_records, docx, html, pdf, records, text
 from .formats.article import normalise_lang
 from .formats.common import MAX_SAME_PROBLEM, SourceFile
 from .formats.fields import CANONICAL_FIELDS, Fields, parse_field_map
@@ -49,7 +49,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".jsonl", ".json", ".csv")
+SUPPORTED = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx", ".jsonl", ".json",
+             ".csv")  # fmt: skip
 
 _SUPPORTED_TEXT = " ".join(SUPPORTED)
 _MB = 1024 * 1024
@@ -67,10 +68,10 @@ def discover(
     README/LICENSE/CHANGELOG files (they describe an archive; name one explicitly to ingest
     it) and anything under ``exclude``. Symlinked folders are followed, each real folder read
     once, so a link back up the tree cannot loop. A missing path or an explicitly named file
-    of an unsupported type is a Problem. Unsupported files inside folders are skipped quietly
-    (counted in a debug log), except that a named folder yielding no supported file at all is
-    reported, naming what it did hold; unless what it held was excluded (the index folder),
-    which says nothing about the archive.
+    of an unsupported type is a Problem. Unsupported files inside a folder are listed too, one
+    Problem per type with their count, an example and what to do; a named folder yielding no
+    supported file at all is one Problem naming what it did hold (unless what it held was
+    excluded: the index folder says nothing about the archive).
     """
     excluded = [Path(p).resolve() for p in exclude]
     found: list[Path] = []
@@ -96,10 +97,10 @@ def discover(
             problems.extend(walk.problems)
             for f in walk.files:
                 keep(f)
-            if walk.skipped:
-                log.debug("%s: skipped %d unsupported files", path, sum(walk.skipped.values()))
             if not walk.files and (walk.skipped or not walk.excluded):
                 problems.append(Problem(str(path), _nothing_to_read(walk)))
+            else:
+                problems.extend(_not_read(path, walk))
         elif path.suffix.lower() in SUPPORTED:
             keep(path)
         else:
@@ -123,6 +124,36 @@ def _nothing_to_read(walk: _Walk) -> str:
     return f"nothing to read in this folder: {held}; newsrag reads {_SUPPORTED_TEXT} files"
 
 
+# what to do with the files of a type newsrag does not read
+_ADVICE = [
+    ((".doc",), "save them as .docx or PDF"),
+    ((".xls", ".xlsx", ".ods", ".numbers"), "export them as CSV (UTF-8)"),
+    ((".odt", ".rtf", ".pages", ".wpd", ".epub"), "save them as .docx, PDF or plain text"),
+    ((".xml", ".rss", ".atom"), "if they are feeds or sitemaps, follow the site with "
+     "`newsrag sources add URL`; otherwise convert them to .html or .txt"),
+    ((".jpg", ".jpeg", ".png", ".gif", ".webp", ".tif", ".tiff", ".bmp", ".svg", ".heic"),
+     "images hold no text newsrag can read: if they are scanned pages, OCR them into a PDF "
+     "(e.g. `ocrmypdf`); otherwise nothing to do"),
+    ((".mp3", ".wav", ".ogg", ".m4a", ".mp4", ".mov", ".avi", ".mkv", ".webm"),
+     "audio and video are not read: transcribe them to .txt to make them searchable"),
+    ((".zip", ".tar", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz"),
+     "unpack them and ingest the folder"),
+]  # fmt: skip
+
+
+def _not_read(root: Path, walk: _Walk) -> list[Problem]:
+    """One Problem per unsupported type under ``root``: how many, an example, what to do."""
+    out = []
+    for ext, n in walk.skipped.most_common():
+        advice = next((a for exts, a in _ADVICE if ext in exts),
+                      f"convert them to one of {_SUPPORTED_TEXT}")  # fmt: skip
+        kind = f"{ext} file" if ext else "file without extension"
+        example = walk.examples[ext]
+        out.append(Problem(str(root), f"{n} {kind}{'s' if n > 1 else ''} not read (e.g. "
+                           f"{example}): newsrag does not read this type; {advice}"))  # fmt: skip
+    return out
+
+
 def _unsupported(path: Path) -> str:
     kind = f"type {path.suffix!r}" if path.suffix else "type (no extension)"
     return f"unsupported file {kind}; newsrag reads {_SUPPORTED_TEXT}: convert it to one of these"
@@ -136,6 +167,7 @@ def _is_excluded(resolved: Path, excluded: Sequence[Path]) -> bool:
 class _Walk:
     files: list[Path] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)  # unsupported files, by extension
+    examples: dict[str, str] = field(default_factory=dict)  # extension -> one such file
     ignored: int = 0  # hidden files and folders, READMEs and the like
     excluded: int = 0
     problems: list[Problem] = field(default_factory=list)
@@ -176,6 +208,7 @@ def _walk(root: Path, excluded: Sequence[Path]) -> _Walk:
                 walk.files.append(path)
             else:
                 walk.skipped[path.suffix.lower()] += 1
+                walk.examples.setdefault(path.suffix.lower(), str(path.relative_to(root)))
     return walk
 
 
@@ -278,4 +311,6 @@ _READERS: dict[str, Callable[[SourceFile], Iterator[Article | Problem]]] = {
     ".jsonl": records.read_jsonl,
     ".json": records.read_json,
     ".csv": csv_records.read_csv,
+    ".pdf": pdf.read_pdf,
+    ".docx": docx.read_docx,
 }

@@ -14,7 +14,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -58,6 +58,8 @@ class IngestReport:
     seconds: float
     embed_seconds: float
     problems: tuple[Problem, ...] = ()
+    written_ids: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = ()  # inputs read, with something to check
 
     @property
     def written(self) -> int:
@@ -80,6 +82,7 @@ class _Run:
     seen: dict[str, str] = field(default_factory=dict)  # id -> where first seen
     problem_paths: set[str] = field(default_factory=set)
     problems: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
     batch: list[_Prepared] = field(default_factory=list)
     batch_chunks: int = 0
     tally: dict[str, int] = field(
@@ -98,6 +101,21 @@ class _Run:
         )
     )
     embed_seconds: float = 0.0
+    written: list[str] = field(default_factory=list)  # ids added, updated or recovered
+
+    def counts(self, files_done: int, files_total: int, started: float) -> Counts:
+        return Counts(
+            files_done,
+            files_total,
+            self.tally["articles_seen"],
+            self.tally["chunks_written"],
+            time.perf_counter() - started,
+        )
+
+
+def is_web_path(path: str) -> bool:
+    """Articles synced from feeds and sitemaps keep their page's URL as their path."""
+    return path.startswith(("http://", "https://"))
 
 
 def content_hash(article: Article, chunk_config: str) -> str:
@@ -146,53 +164,86 @@ class Ingestor:
         prune: bool = False,
         progress: Callable[[Counts], None] | None = None,
     ) -> IngestReport:
+        """Ingest the files under ``paths`` (see ``ingest.sources``)."""
         started = time.perf_counter()
-        manifest = self.index.manifest
         run = _Run()
-        known = manifest.hashes()
-        interrupted = {r.id: r for r in manifest.pending()}
         files, found_problems = discover(paths, exclude=[self.index.index_dir])
         run.problems.extend(found_problems)
+        done = 0
 
         def report(files_done: int) -> None:
             if progress:
-                progress(
-                    Counts(
-                        files_done,
-                        len(files),
-                        run.tally["articles_seen"],
-                        run.tally["chunks_written"],
-                        time.perf_counter() - started,
-                    )
-                )
+                progress(run.counts(files_done, len(files), started))
+
+        def items() -> Iterator[Article | Problem]:
+            nonlocal done
+            for n, path in enumerate(files, 1):
+                yield from read_file(path, field_map=field_map, max_bytes=max_bytes)
+                done = n
+                report(n)
 
         report(0)
-        for n, path in enumerate(files, 1):
-            for item in read_file(path, field_map=field_map, max_bytes=max_bytes):
-                if isinstance(item, Problem):
-                    run.problems.append(item)
-                    run.problem_paths.add(item.path)
-                    continue
-                self._consider(item, run, known, interrupted)
-                if run.batch_chunks >= self.batch_chunks:
-                    self._flush(run)
-                    report(n - 1)
-            report(n)
+        self._write(run, items(), lambda: report(done))
+        if prune:
+            self._prune(paths, run)
+        return self._finish(run, started, len(files), lambda: report(len(files)))
 
+    def add_articles(
+        self,
+        items: Iterable[Article | Problem],
+        *,
+        progress: Callable[[Counts], None] | None = None,
+    ) -> IngestReport:
+        """Ingest articles read elsewhere (a feed's pages): the same write path as ``run``.
+
+        Each article is compared with the stored one by content hash (unchanged: nothing is
+        embedded), written crash-safely, linked to its stories, and the lexical index brought
+        up to date, exactly as for files. Nothing is ever pruned here. ``files`` in the
+        report and the progress counts is 0.
+        """
+        started = time.perf_counter()
+        run = _Run()
+
+        def report() -> None:
+            if progress:
+                progress(run.counts(0, 0, started))
+
+        self._write(run, items, report)
+        return self._finish(run, started, 0, report)
+
+    def _write(
+        self, run: _Run, items: Iterable[Article | Problem], after_flush: Callable[[], None]
+    ) -> None:
+        manifest = self.index.manifest
+        known = manifest.hashes()
+        interrupted = {r.id: r for r in manifest.pending()}
+        for item in items:
+            if isinstance(item, Problem) and item.warning:
+                run.warnings.append(item)
+                continue
+            if isinstance(item, Problem):
+                run.problems.append(item)
+                run.problem_paths.add(item.path)
+                continue
+            self._consider(item, run, known, interrupted)
+            if run.batch_chunks >= self.batch_chunks:
+                self._flush(run)
+                after_flush()
         # articles cut off by an earlier, interrupted run and not in this run's input
         for record in interrupted.values():
             if record.id not in run.seen:
                 self._queue(run, record, "recovered")
         self._flush(run)
 
-        if prune:
-            self._prune(paths, run)
+    def _finish(
+        self, run: _Run, started: float, files: int, report: Callable[[], None]
+    ) -> IngestReport:
         self.index.lexical()  # brings the BM25 index up to date with what was written
         self.index.update_language_centroids()  # the stories linked may have changed
-        report(len(files))
+        report()
         t = run.tally
         return IngestReport(
-            files=len(files),
+            files=files,
             articles_seen=t["articles_seen"],
             added=t["added"],
             updated=t["updated"],
@@ -204,6 +255,8 @@ class Ingestor:
             seconds=time.perf_counter() - started,
             embed_seconds=run.embed_seconds,
             problems=tuple(run.problems),
+            written_ids=tuple(run.written),
+            warnings=tuple(run.warnings),
         )
 
     # --------------------------------------------------------------------------------------
@@ -293,6 +346,7 @@ class Ingestor:
         manifest.mark_done(ids)
         for p in batch:
             run.tally[p.kind] += 1
+        run.written.extend(ids)
         run.tally["chunks_written"] += len(chunks)
 
     def _write_article_vectors(self, batch: list[_Prepared], vectors: np.ndarray) -> list[str]:
@@ -318,8 +372,8 @@ class Ingestor:
         resolved = [r.resolve() for r in roots]
         gone = []
         for article_id, path in self.index.manifest.ids_with_paths():
-            if article_id in run.seen or path in run.problem_paths:
-                continue
+            if article_id in run.seen or path in run.problem_paths or is_web_path(path):
+                continue  # a feed's article has a URL for its path: no file can remove it
             p = Path(path)
             if not p.exists() or any(p == r or r in p.parents for r in resolved):
                 gone.append(article_id)

@@ -72,6 +72,36 @@ class Settings(BaseSettings):
     )
     device: str = Field("cpu", description="Torch device for the embedding model.")
 
+    # --- sources: feeds, sitemaps and folders synced on a schedule (newsrag sync) ---------
+    user_agent: str = Field(
+        "newsrag/0.1 (news archive sync)",
+        min_length=1,
+        description="User-Agent sent with every request for feeds, sitemaps and pages; "
+        "robots.txt rules are matched on its first word. Add a contact, e.g. "
+        "'newsrag/0.1 (archive@example.org)'.",
+    )
+    fetch_timeout: float = Field(
+        20.0, gt=0, description="Seconds a feed, sitemap or page may take to arrive in full."
+    )
+    fetch_max_mb: float = Field(
+        10.0, gt=0, description="Largest feed, sitemap or page fetched, in MB (uncompressed)."
+    )
+    fetch_max_redirects: int = Field(
+        5, ge=0, le=20, description="Redirects followed for one URL before giving up."
+    )
+    fetch_host_delay: float = Field(
+        1.0,
+        ge=0,
+        description="Seconds between two requests to the same host (a longer robots.txt "
+        "Crawl-delay wins, up to 30 s).",
+    )
+    sync_max_pages: int = Field(
+        200,
+        ge=1,
+        description="Pages asked for per source and sync; the rest wait for the next syncs "
+        "(newest first).",
+    )
+
     # --- answering ------------------------------------------------------------------------
     llm: str | None = Field(
         None,

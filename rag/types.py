@@ -15,7 +15,8 @@ class Article:
 
     ``lang`` and ``date`` come from the source's metadata when it has them; a missing ``lang``
     is detected during ingest. ``date`` is ISO ``YYYY-MM-DD``. ``path`` is the resolved file the
-    article came from (used by ``--prune``), ``line`` the line or row inside record files.
+    article came from (used by ``--prune``), or for a page read by ``newsrag sync`` its
+    canonical URL (never pruned); ``line`` the line or row inside record files.
     ``extra`` keeps the source's other fields as metadata.
     """
 
@@ -37,11 +38,16 @@ class Article:
 
 @dataclass(frozen=True)
 class Problem:
-    """Something in the input that could not be used; the rest of the input still is."""
+    """Something in the input that could not be used; the rest of the input still is.
+
+    With ``warning`` the input WAS used, and this says what to check (a file read as
+    Windows-1252 because it was not UTF-8).
+    """
 
     path: str
     reason: str
     line: int | None = None
+    warning: bool = False
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path

@@ -27,6 +27,11 @@ models_app = typer.Typer(help="List and install embedding models.", no_args_is_h
 app.add_typer(models_app, name="models")
 feedback_app = typer.Typer(help="The ratings people gave to answers.", no_args_is_help=True)
 app.add_typer(feedback_app, name="feedback")
+sources_app = typer.Typer(
+    help="Feeds, sitemaps, sites and folders the archive follows (`newsrag sync` reads them).",
+    no_args_is_help=True,
+)
+app.add_typer(sources_app, name="sources")
 
 IndexOpt = Annotated[
     Path | None,
@@ -97,6 +102,105 @@ def ingest(
 
     report = run_ingest(cfg, paths, field_map=mapping, prune=prune, rebuild=rebuild, quiet=quiet)
     if report.articles_seen == 0:
+        raise typer.Exit(1)
+    if strict and report.problems:
+        raise typer.Exit(1)
+
+
+# --- sources and sync -----------------------------------------------------------------------
+@sources_app.command("add")
+def sources_add(
+    location: Annotated[
+        str,
+        typer.Argument(
+            help="An RSS, Atom or JSON feed URL, a sitemap (or sitemap index) URL, a site's "
+            "root URL (its robots.txt sitemaps), or a folder."
+        ),
+    ],
+    every: Annotated[
+        str, typer.Option("--every", help="How often `newsrag sync` reads it: 15m, 2h, 1d.")
+    ] = "30m",
+    name: Annotated[
+        str | None, typer.Option("--name", help="Its name (default: the host or folder name).")
+    ] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Follow a feed, a sitemap, a site or a folder: `newsrag sync` reads it when due."""
+    from ingest.registry import format_every
+    from ui.sources_view import add_source
+
+    cfg = settings(index_dir=index)
+    source = add_source(cfg, location, every=every, name=name)
+    what = "folder" if source.kind == "folder" else "web source"
+    _console().print(
+        f"added {what} {source.name!r} ({source.location}), synced every "
+        f"{format_every(source.every_seconds)}; `newsrag sync {source.name}` reads it now.",
+        soft_wrap=True,
+    )
+
+
+@sources_app.command("list")
+def sources_list(
+    index: IndexOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
+) -> None:
+    """The sources, with their last sync, the articles they gave and their problems."""
+    from ui.sources_view import list_sources, render_sources
+
+    cfg = settings(index_dir=index)
+    rows = list_sources(cfg)
+    if as_json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+    else:
+        render_sources(_console(), rows, cfg.index_dir)
+
+
+@sources_app.command("remove")
+def sources_remove(
+    name: Annotated[str, typer.Argument(help="The source's name (`newsrag sources list`).")],
+    index: IndexOpt = None,
+) -> None:
+    """Stop following a source. The articles it gave stay in the archive."""
+    from ui.sources_view import remove_source
+
+    source = remove_source(settings(index_dir=index), name)
+    _console().print(
+        f"removed source {source.name!r} ({source.location}); its articles stay in the archive.",
+        soft_wrap=True,
+    )
+
+
+@app.command("sync")
+def sync_command(
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Sources to sync now (default: those due).")
+    ] = None,
+    every_source: Annotated[
+        bool, typer.Option("--all", help="Sync every source now, due or not.")
+    ] = False,
+    index: IndexOpt = None,
+    model: ModelOpt = None,
+    strict: Annotated[bool, typer.Option(help="Exit non-zero if any URL had a problem.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
+) -> None:
+    """Read the due sources (or the ones named) and store their new and changed articles."""
+    from ui.sources_view import check_names, due_message, has_sources, run_sync
+
+    cfg = settings(index_dir=index, embedding_model=model)
+    if not has_sources(cfg):
+        _console(stderr=True).print(
+            f"No sources in {cfg.index_dir}: add one with `newsrag sources add URL|PATH`.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    check_names(cfg, names or [])
+    if not names and not every_source:
+        waiting = due_message(cfg)
+        if waiting:  # before the model loads: a cron job every minute costs nothing
+            _console().print(waiting, soft_wrap=True)
+            return
+    report = run_sync(cfg, names or [], force=every_source, quiet=quiet)
+    if report.sources and not any(s.reached for s in report.sources):
         raise typer.Exit(1)
     if strict and report.problems:
         raise typer.Exit(1)
@@ -369,13 +473,27 @@ def feedback_export(
 
 
 # --- entry point ----------------------------------------------------------------------------
+def configure_logging(level_name: str) -> None:
+    """One stderr handler at ``level_name``, whatever level a library sets on its own logger.
+
+    bm25s sets its logger to DEBUG at import, so with only the root logger's level its
+    "Building index from tokens" reached the terminal on every ingest: the handler filters.
+    """
+    level = logging.getLevelName(level_name.upper())
+    if not isinstance(level, int):
+        raise ConfigError(
+            f"NEWSRAG_LOG_LEVEL {level_name!r} is not a log level: use DEBUG, INFO, WARNING "
+            "or ERROR."
+        )
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+
+
 def main() -> None:
     quiet_phone_home()
-    logging.basicConfig(
-        level=os.environ.get("NEWSRAG_LOG_LEVEL", "WARNING").upper(),
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
+        configure_logging(os.environ.get("NEWSRAG_LOG_LEVEL", "WARNING"))
         app()
     except NewsragError as exc:
         from rich.markup import escape

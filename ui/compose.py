@@ -48,7 +48,7 @@ def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
 def ingest_parts(settings: Settings, *, rebuild: bool = False) -> IngestParts:
     embedder = embedder_for(settings)
     if rebuild:
-        delete_index(settings)
+        rebuild_keeping_sources(settings)
     index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
     ingestor = Ingestor(
         index,
@@ -59,6 +59,28 @@ def ingest_parts(settings: Settings, *, rebuild: bool = False) -> IngestParts:
         linker=StoryLinker(threshold=story_threshold(settings, embedder)),
     )
     return IngestParts(embedder, index, ingestor)
+
+
+def rebuild_keeping_sources(settings: Settings) -> None:
+    """Delete the index for ``ingest --rebuild``, but keep following its sources.
+
+    Their definitions are what a person typed (`newsrag sources add`); their fetch state and
+    last reports describe the index being deleted, so they go with it: the next sync reads
+    every source afresh into the new index.
+    """
+    from ingest.registry import SourceRegistry
+
+    kept = []
+    if SourceRegistry.exists(settings.index_dir):
+        with SourceRegistry(settings.index_dir) as registry:
+            kept = registry.all()
+        if not (settings.index_dir / "manifest.sqlite").exists():
+            (settings.index_dir / "sources.sqlite").unlink()  # sources only, no index yet
+    delete_index(settings)
+    if kept:
+        with SourceRegistry(settings.index_dir) as registry:
+            for s in kept:
+                registry.add(s.location, kind=s.kind, every_seconds=s.every_seconds, name=s.name)
 
 
 @dataclass

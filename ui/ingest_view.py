@@ -89,6 +89,7 @@ def print_summary(console: Console, r: IngestReport, settings: Settings) -> None
         ("stories linked across languages", r.stories_linked),
         ("time", f"{r.seconds:.1f} s ({r.chunks_per_second:.1f} chunks/s)"),
         ("problems", len(r.problems)),
+        ("warnings", len(r.warnings)),
     ]
     for name, value in rows:
         table.add_row(name, str(value))
@@ -101,5 +102,11 @@ def print_summary(console: Console, r: IngestReport, settings: Settings) -> None
             kinds = Counter(p.path for p in r.problems[MAX_PROBLEM_LINES:])
             more = ", ".join(f"{Path(k).name}: {v}" for k, v in kinds.most_common(5))
             console.print(f"  … and {len(r.problems) - MAX_PROBLEM_LINES} more ({more})")
+    if r.warnings:
+        console.print("[bold yellow]warnings[/] (read and stored; check these):")
+        for p in r.warnings[:MAX_PROBLEM_LINES]:
+            console.print(f"  {escape(str(p))}", soft_wrap=True)
+        if len(r.warnings) > MAX_PROBLEM_LINES:
+            console.print(f"  … and {len(r.warnings) - MAX_PROBLEM_LINES} more")
     if r.articles_seen == 0:
         console.print("[bold red]nothing was ingested[/]: no readable article in the input.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ class SourceFile:
     text_names: tuple[str, ...] = ()
     first_keys: tuple[str, ...] = ()
     records_at: str = ""  # where in the file the records are, e.g. " under 'posts'"
+    encoding: str = "utf-8-sig"  # a CSV read as a legacy encoding (see decode_legacy)
 
     def __post_init__(self) -> None:
         resolved = self.path.resolve()
@@ -109,17 +111,83 @@ def binary_reason(head: bytes) -> str | None:
     return None
 
 
-def decode_whole(file: SourceFile, data: bytes) -> str | Problem:
-    """The file's text, or the Problem that says why it cannot be decoded."""
-    reason = binary_reason(data[:SNIFF_BYTES])
-    if reason:
+def decode_whole(file: SourceFile, data: bytes, *, legacy: bool = False) -> str | Problem:
+    """The file's text, or the Problem that says why it cannot be decoded.
+
+    With ``legacy``, a text that is not UTF-8 is read in the 8-bit encoding it is in
+    (``decode_legacy``) and a warning is added to ``file.held`` for the reader to yield.
+    """
+    head = data[:SNIFF_BYTES]
+    reason = binary_reason(head)
+    # Cyrillic or Greek in an 8-bit encoding is mostly undecodable as UTF-8, yet has no NUL
+    maybe_legacy = legacy and (reason is None or (b"\x00" not in head and "UTF-16" not in reason))
+    if reason and not maybe_legacy:
         return file.problem(reason)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
+        found = decode_legacy(data) if maybe_legacy else None
+        if found is not None:
+            file.held.append(legacy_warning(file, found[1]))
+            return found[0]
+        if reason:
+            return file.problem(reason)
         line = data.count(b"\n", 0, err.start) + 1
         return file.problem(f"not valid UTF-8 (first bad byte on line {line}); skipped: "
                             f"{ICONV_HINT}", line)  # fmt: skip
+
+
+# 8-bit encodings a text can be read in; a detector's guess of a multi-byte one (UTF-16,
+# Big5, Shift-JIS…) for a short Latin text is a misreading, not an answer
+_SINGLE_BYTE = re.compile(
+    r"^(?:cp125\d|cp8\d\d|latin_1|iso8859_\d+|koi8_\w|mac_\w+|cp1006|tis_620)$"
+)
+_WESTERN = ("cp1252", "latin_1", "iso8859_15", "iso8859_1")
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+_NOT_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+def decode_legacy(data: bytes) -> tuple[str, str] | None:
+    """``(text, encoding)`` for bytes that are not UTF-8 but one 8-bit encoding throughout.
+
+    charset-normalizer proposes the encodings the bytes read cleanly in. On a short Italian
+    or English text its first choice is often wrong (cp1250, cp1258 for "La città è
+    bella"), so Windows-1252 is taken whenever it counts among the plausible ones (as
+    browsers read unlabelled Western pages); else its best single-byte guess (cp1251 for
+    Russian, cp1250 for Polish). None when the bytes are mostly valid UTF-8 with some damage
+    (read as cp1252 they would turn every accent into mojibake) or no 8-bit encoding fits.
+    """
+    from charset_normalizer import from_bytes
+
+    utf8 = sum(len(m) for m in _UTF8_SEQUENCE.findall(data))
+    if utf8 * 2 >= len(_NOT_ASCII.findall(data)):
+        return None
+    matches = [m for m in from_bytes(data) if _SINGLE_BYTE.match(m.encoding)]
+    if not matches:
+        return None
+    least = min(m.chaos for m in matches)
+    plausible = [m for m in matches if m.chaos <= least + 0.05]
+    if any(m.encoding in _WESTERN for m in plausible):
+        for encoding in ("cp1252", "latin_1"):
+            try:
+                return data.decode(encoding), encoding
+            except UnicodeDecodeError:
+                continue
+    best = plausible[0]
+    return data.decode(best.encoding, errors="replace"), best.encoding
+
+
+def legacy_warning(file: SourceFile, encoding: str) -> Problem:
+    names = {"cp1252": "Windows-1252 (Western European)", "latin_1": "Latin-1 (ISO-8859-1)"}
+    name = names.get(encoding, encoding)
+    return Problem(
+        file.where,
+        f"not UTF-8: read as {name}, detected; check its accented letters, and re-save it as "
+        f"UTF-8 to be sure, e.g. `iconv -f {encoding.replace('_', '-')} -t utf-8 IN > OUT`",
+        warning=True,
+    )
 
 
 def read_bytes(file: SourceFile) -> bytes:

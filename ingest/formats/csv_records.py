@@ -19,7 +19,15 @@ from rag.types import Article, Problem
 
 from ..dates import infer_order
 from .article import article_from_record
-from .common import ICONV_HINT, SNIFF_BYTES, SourceFile, binary_reason
+from .common import (
+    ICONV_HINT,
+    SNIFF_BYTES,
+    SourceFile,
+    binary_reason,
+    decode_legacy,
+    legacy_warning,
+    read_bytes,
+)
 from .fields import Fields
 
 _TEXTY_COLUMN = re.compile(r"text|content|body|testo|corpo", re.IGNORECASE)
@@ -37,28 +45,28 @@ def read_csv(file: SourceFile) -> Iterator[Article | Problem]:
     first_line = _LINE_END.split(head, maxsplit=1)[0].decode("utf-8-sig", errors="replace")
     delimiter = max(",;\t|", key=lambda d: _count_outside_quotes(first_line, d))
 
-    # first pass: the whole file must decode and parse, and its dates tell the day/month order
-    reader = None
-    try:
-        with _open(file) as f:
-            reader = csv.reader(f, delimiter=delimiter)
-            header = next(reader, None)
-            columns = [h.strip() for h in header or []]
-            file.fields = file.fields.matched(columns)
-            date_at = _column(file.fields, "date", columns)
-            dates = (row[date_at] for row in reader if date_at is not None and len(row) > date_at)
-            file.order = infer_order(dates)
-            for _ in reader:  # parse the rest even without a date column
-                pass
-    except UnicodeDecodeError:
-        bad = _first_bad_line(file)
-        yield file.problem(f"not valid UTF-8 (first bad byte on line {bad}); skipped: "
-                           f"{ICONV_HINT}", bad)  # fmt: skip
-        return
-    except csv.Error as err:
-        at = reader.line_num if reader is not None else None
-        yield file.problem(f"malformed CSV ({err}); skipped: check the quoting", at)
-        return
+    # first pass: the whole file must decode and parse, and its dates tell the day/month order;
+    # a file that is not UTF-8 is read again in the 8-bit encoding it is in, with a warning
+    warning = None
+    while True:
+        try:
+            columns = _first_pass(file, delimiter)
+            break
+        except UnicodeDecodeError:
+            found = None if file.encoding != "utf-8-sig" else decode_legacy(read_bytes(file))
+            if found is None:
+                bad = _first_bad_line(file)
+                yield file.problem(f"not valid UTF-8 (first bad byte on line {bad}); skipped: "
+                                   f"{ICONV_HINT}", bad)  # fmt: skip
+                return
+            file.encoding = found[1]
+            warning = legacy_warning(file, found[1])
+        except csv.Error as err:
+            at = err.args[1] if len(err.args) > 1 else None
+            yield file.problem(f"malformed CSV ({err.args[0]}); skipped: check the quoting", at)
+            return
+    if warning is not None:
+        yield warning
 
     if not any(columns):
         yield file.problem("empty file (no header line); nothing to ingest")
@@ -95,10 +103,29 @@ def read_csv(file: SourceFile) -> Iterator[Article | Problem]:
     yield from file.summary()
 
 
+def _first_pass(file: SourceFile, delimiter: str) -> list[str]:
+    """The header's columns, after reading every row (raises on bad bytes or bad CSV)."""
+    reader = None
+    with _open(file) as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            columns = [h.strip() for h in header or []]
+            file.fields = file.fields.matched(columns)
+            date_at = _column(file.fields, "date", columns)
+            dates = (row[date_at] for row in reader if date_at is not None and len(row) > date_at)
+            file.order = infer_order(dates)
+            for _ in reader:  # parse the rest even without a date column
+                pass
+        except csv.Error as err:
+            raise csv.Error(str(err), reader.line_num) from None
+    return columns
+
+
 def _open(file: SourceFile) -> TextIO:
     # newline="": lines end at CR, LF or CRLF, and the ending reaches csv untranslated so that
     # it can tell a line break inside a quoted field from the end of a row
-    return file.path.open(encoding="utf-8-sig", newline="")
+    return file.path.open(encoding=file.encoding, newline="")
 
 
 def _first_bad_line(file: SourceFile) -> int:

@@ -32,11 +32,13 @@ Extractor = Callable[[str], Extracted | None]
 
 
 @dataclass(frozen=True)
-class _Page:
+class Page:
+    """An HTML page's article: cleaned main text, and the metadata as the page writes it."""
+
     text: str
     title: str | None = None
-    date: str | None = None
-    url: str | None = None
+    date: str | None = None  # as written; ``ingest.dates.parse_date`` reads it
+    url: str | None = None  # canonical link (may be relative), og:url or JSON-LD url
     lang: str | None = None
     source: str | None = None
 
@@ -47,27 +49,44 @@ def read_page(file: SourceFile, extract: Extractor | None = None) -> Iterator[Ar
     ``extract`` finds the main text (default: trafilatura); when it finds less than 200
     characters, the longer of its text and our own lxml extraction's is kept.
     """
-    data = read_bytes(file)
-    reason = binary_reason(data[:SNIFF_BYTES])
-    page = _parse_page(data, extract or extract_with_trafilatura) if reason is None else reason
+    page = read_html(read_bytes(file), extract)
     if isinstance(page, str):  # why the page cannot be used
         yield file.problem(page)
-        return
-    text = clean_text(page.text)
-    if page.title and text.split("\n", 1)[0].casefold() == page.title.casefold():
-        text = text.split("\n", 1)[1].strip() if "\n" in text else ""  # the <h1> is the title
-    if not text:
-        yield file.problem(
-            "no article text found in this page (only navigation, scripts or page chrome); "
-            "if the text is loaded by JavaScript, save the page as rendered or export the text"
-        )
         return
     meta = {"title": page.title, "date": page.date, "url": page.url, "lang": page.lang,
             "source": page.source}  # fmt: skip
     yield from article_from_fields(
-        file, {k: v for k, v in meta.items() if v}, text=text, title=one_line(page.title or ""),
+        file, {k: v for k, v in meta.items() if v}, text=page.text, title=page.title or "",
         line=None, single=True, extra_keys=False,
     )  # fmt: skip
+
+
+def read_html(
+    data: bytes, extract: Extractor | None = None, *, charset: str | None = None
+) -> Page | str:
+    """The cleaned article of a page's bytes, or why there is none (a sentence for the user).
+
+    ``charset`` is the one an HTTP answer declared: it wins over the page's ``<meta>``.
+    Shared by HTML files and the pages of feeds and sitemaps (``ingest.web.pages``).
+    """
+    reason = binary_reason(data[:SNIFF_BYTES])
+    page = (
+        _parse_page(data, extract or extract_with_trafilatura, charset)
+        if reason is None
+        else reason
+    )
+    if isinstance(page, str):
+        return page
+    text = clean_text(page.text)
+    if page.title and text.split("\n", 1)[0].casefold() == page.title.casefold():
+        text = text.split("\n", 1)[1].strip() if "\n" in text else ""  # the <h1> is the title
+    if not text:
+        return (
+            "no article text found in this page (only navigation, scripts or page chrome); "
+            "if the text is loaded by JavaScript, save the page as rendered or export the text"
+        )
+    return Page(text=text, title=one_line(page.title or "") or None, date=page.date,
+                url=page.url, lang=page.lang, source=page.source)  # fmt: skip
 
 
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_:.-]+)""", re.IGNORECASE)
@@ -82,15 +101,19 @@ _NOT_PAGE_ENCODINGS = {"utf-7", "idna", "punycode", "undefined", "unicode-escape
                        "raw-unicode-escape"}  # fmt: skip
 
 
-def _decode_page(data: bytes) -> str:
-    """The page's text: UTF-8, or the charset the page declares. Raises UnicodeDecodeError."""
+def _decode_page(data: bytes, charset: str | None = None) -> str:
+    """The page's text: UTF-8, or the charset the page (or its HTTP answer) declares.
+
+    Raises UnicodeDecodeError.
+    """
     if data.startswith(codecs.BOM_UTF8):
         return data[len(codecs.BOM_UTF8) :].decode("utf-8")
-    declared = _CHARSET.search(data[:4096])
+    found = _CHARSET.search(data[:4096])
+    declared = charset or (found.group(1).decode("ascii") if found else None)
     encoding = "utf-8"
     if declared:
         with contextlib.suppress(LookupError):
-            encoding = codecs.lookup(declared.group(1).decode("ascii")).name
+            encoding = codecs.lookup(declared).name
     if encoding in _NOT_PAGE_ENCODINGS or encoding.startswith(("utf-16", "utf-32")):
         encoding = "utf-8"
     if encoding in _AS_CP1252:
@@ -106,12 +129,12 @@ def _decode_page(data: bytes) -> str:
         return data.decode("utf-8")
 
 
-def _parse_page(data: bytes, extract: Extractor) -> _Page | str:
+def _parse_page(data: bytes, extract: Extractor, charset: str | None = None) -> Page | str:
     import lxml.html
     from lxml import etree
 
     try:
-        html = _decode_page(data)
+        html = _decode_page(data, charset)
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
         return (f"not valid {err.encoding.upper()} (first bad byte on line {line}); skipped: "
@@ -149,7 +172,7 @@ def _parse_page(data: bytes, extract: Extractor) -> _Page | str:
     if len(text) < 200:  # trafilatura found nothing (or is not installed): our own extraction
         text = max(text, _lxml_text(root), key=len)
     by_trafilatura = extracted or ("", None, None)
-    return _Page(
+    return Page(
         text=text,
         title=_first([metas.get("og:title"), linked.get("headline"), h1, head_title,
                       by_trafilatura[1]]),

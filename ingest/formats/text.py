@@ -18,10 +18,12 @@ _FM_ITEM = re.compile(r"^[ \t]+-[ \t]+(.*?)[ \t]*$")
 
 def read_text(file: SourceFile) -> Iterator[Article | Problem]:
     """The article in a .txt, .md or .markdown file: title from front matter or first line."""
-    decoded = decode_whole(file, read_bytes(file))
+    decoded = decode_whole(file, read_bytes(file), legacy=True)
     if isinstance(decoded, Problem):
         yield decoded
         return
+    yield from file.held  # e.g. read as Windows-1252
+    file.held.clear()
     meta, body = parse_front_matter(decoded)
     markdown = file.path.suffix.lower() in (".md", ".markdown")
     text = clean_text(_strip_markdown(body) if markdown else body)

@@ -200,3 +200,23 @@ def test_kill_9_halfway_then_rerun_gives_exact_counts(tmp_path, shared_data):
         return set(client.get_collection("newsrag-chunks").get(include=[])["ids"])
 
     assert chunk_ids(crashed) == chunk_ids(clean)
+
+
+def test_library_log_lines_do_not_leak_and_every_file_is_accounted_for(tmp_path, tiny_model):
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "a.md").write_text("# Mercato di Valdoro\n\nIl mercato del pesce riapre domani.\n")
+    (folder / "b.txt").write_bytes("Titolo\n\nLa città è più bella così.\n".encode("cp1252"))
+    (folder / "sheet.xlsx").write_bytes(b"PK\x03\x04")
+    (folder / "photo.jpg").write_bytes(b"\xff\xd8\xff")
+    out = newsrag("ingest", str(folder), "--index", str(tmp_path / "i"),
+                  "--model", str(tiny_model), "-q")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    # bm25s sets its own logger to DEBUG: its "Building index from tokens" reached stderr
+    assert "bm25s" not in out.stderr + out.stdout and "DEBUG" not in out.stderr + out.stdout
+    assert "1 .xlsx file not read" in out.stdout and "export them as CSV" in out.stdout
+    assert "1 .jpg file not read" in out.stdout
+    assert "warnings" in out.stdout and "read as Windows-1252" in out.stdout
+    assert stats(tmp_path / "i")["articles"] == 2
+    bad_level = newsrag("stats", "--index", str(tmp_path / "i"), env={"NEWSRAG_LOG_LEVEL": "loud"})
+    assert_clean_error(bad_level, 2, "NEWSRAG_LOG_LEVEL")

@@ -145,15 +145,18 @@ def test_bad_inputs_are_reported_and_the_rest_is_ingested(h, tmp_path):
     assert set(reasons) >= {
         "binary.txt",
         "empty.md",
-        "latin1.txt",
         "broken.jsonl",
         "notext.csv",
         "huge.txt",
     }
     assert reasons["broken.jsonl"].line == 2
     assert "text" in reasons["notext.csv"].reason
+    # a Latin-1 text is read, with a warning
+    assert [Path(w.path).name for w in report.warnings] == ["latin1.txt"]
     stored = {r.id for r in h.index.manifest.iter_records()}
-    assert stored == {"a0", "a1", "a2"}  # the good file and the good line of broken.jsonl
+    # the good file, the good line of broken.jsonl, and the Latin-1 text
+    assert stored == {"a0", "a1", "a2", "file:messy/latin1.txt"}
+    assert "città" in h.index.manifest.get("file:messy/latin1.txt").text
 
 
 def test_a_file_that_turns_bad_loses_nothing_even_with_prune(h, tmp_path):

@@ -81,8 +81,8 @@ def test_bad_field_map_says_the_expected_form(spec, says):
 # --- discover ----------------------------------------------------------------------------------
 def test_discover_walks_folders_in_order_and_skips_what_is_not_an_article(tmp_path):
     root = tmp_path / "archive"
-    names = ["b.md", "a.txt", "c.pdf", "sub/d.jsonl", "sub/e.CSV", "sub/z.docx", ".hidden.txt",
-             ".git/x.txt", "index/store.jsonl", "README.md", "LICENSE"]  # fmt: skip
+    names = ["b.md", "a.txt", "c.xlsx", "sub/d.jsonl", "sub/e.CSV", "sub/z.doc", "sub/y.doc",
+             ".hidden.txt", ".git/x.txt", "index/store.jsonl", "README.md", "LICENSE"]  # fmt: skip
     for name in names:
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_text(BODY)
@@ -93,27 +93,34 @@ def test_discover_walks_folders_in_order_and_skips_what_is_not_an_article(tmp_pa
         "sub/d.jsonl",
         "sub/e.CSV",
     ]
-    assert problems == []
+    # every file accounted for: the unsupported ones by type, with a count and what to do
+    assert [p.reason.split(" (")[0] for p in problems] == [
+        "2 .doc files not read",
+        "1 .xlsx file not read",
+    ]
+    assert "save them as .docx or PDF" in problems[0].reason and "sub/y.doc" in problems[0].reason
+    assert "export them as CSV" in problems[1].reason
+    assert {p.path for p in problems} == {str(root)}
 
 
 def test_discover_reports_missing_paths_and_unsupported_files_named_explicitly(tmp_path):
-    (tmp_path / "doc.pdf").write_bytes(b"%PDF-1.4")
+    (tmp_path / "doc.pages").write_bytes(b"PK")
     (tmp_path / "ok.json").write_text("[]")
-    files, problems = discover([tmp_path / "gone", tmp_path / "doc.pdf", tmp_path / "ok.json"])
+    files, problems = discover([tmp_path / "gone", tmp_path / "doc.pages", tmp_path / "ok.json"])
     assert files == [tmp_path / "ok.json"]
-    assert [p.path for p in problems] == [str(tmp_path / "gone"), str(tmp_path / "doc.pdf")]
+    assert [p.path for p in problems] == [str(tmp_path / "gone"), str(tmp_path / "doc.pages")]
     assert "no such file or folder" in problems[0].reason
-    assert "'.pdf'" in problems[1].reason
+    assert "'.pages'" in problems[1].reason
     assert all(ext in problems[1].reason for ext in SUPPORTED)
 
 
 def test_discover_reports_a_folder_without_any_supported_file(tmp_path):
-    (tmp_path / "pdfs").mkdir()
+    (tmp_path / "sheets").mkdir()
     for n in range(3):
-        (tmp_path / "pdfs" / f"{n}.pdf").write_bytes(b"%PDF")
-    files, problems = discover([tmp_path / "pdfs"])
+        (tmp_path / "sheets" / f"{n}.xlsx").write_bytes(b"PK")
+    files, problems = discover([tmp_path / "sheets"])
     assert files == []
-    assert len(problems) == 1 and "3 .pdf" in problems[0].reason and ".jsonl" in problems[0].reason
+    assert len(problems) == 1 and "3 .xlsx" in problems[0].reason and ".jsonl" in problems[0].reason
 
 
 def test_discover_lists_a_file_once_and_keeps_argument_order(tmp_path):
@@ -708,9 +715,17 @@ def test_csv_map_naming_a_missing_column_is_reported(tmp_path):
     assert article.title == "" and "no column 'headline'" in problem.reason
 
 
-def test_csv_invalid_utf8_skips_the_file_with_the_line(tmp_path):
+def test_a_latin1_csv_is_read_with_a_warning(tmp_path):
     path = tmp_path / "a.csv"
     path.write_bytes(f"id,text\n1,{BODY}\n2,Citt\xe0 di Raqqa\n".encode("latin-1"))
+    articles, (warning,) = read(path)
+    assert [a.text for a in articles] == [BODY, "Città di Raqqa"]
+    assert warning.warning and "iconv -f cp1252 -t utf-8" in warning.reason
+
+
+def test_csv_mostly_utf8_with_a_bad_byte_skips_the_file_with_the_line(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_bytes(f"id,text\n1,{BODY} Città\n".encode() + b"2,Citt\xe0 di Raqqa\n")
     articles, (problem,) = read(path)
     assert articles == []
     assert problem.line == 3 and "first bad byte on line 3" in problem.reason
@@ -743,7 +758,7 @@ def test_csv_line_endings_of_every_kind(tmp_path, newline):
 
 def test_csv_with_old_mac_line_endings_reports_the_bad_utf8_line(tmp_path):
     path = tmp_path / "a.csv"
-    path.write_bytes(f"id,text\r1,{BODY}\r2,Citt\xe0\r".encode("latin-1"))
+    path.write_bytes(f"id,text\r1,{BODY} è\r".encode() + "2,Citt\xe0\r".encode("latin-1"))
     articles, (problem,) = read(path)
     assert articles == [] and problem.line == 3 and "first bad byte on line 3" in problem.reason
 
@@ -801,11 +816,36 @@ def test_text_file_of_whitespace_or_chrome_is_empty(tmp_path, content):
     assert articles == [] and "empty file" in problem.reason
 
 
-def test_invalid_utf8_in_a_whole_file_format_gives_the_line(tmp_path):
+def test_a_latin1_text_file_is_read_with_a_warning(tmp_path):
     path = tmp_path / "x.md"
     path.write_bytes(b"# Title\n\nLine two\nCitt\xe0 di Raqqa\n")
+    (article,), (warning,) = read(path)
+    assert article.text == "Line two\nCittà di Raqqa" and article.title == "Title"
+    assert warning.warning and "read as Windows-1252" in warning.reason
+    assert "iconv -f cp1252 -t utf-8" in warning.reason
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding", "read_as"),
+    [
+        ("Perché l'attacco a Tessalit è avvenuto lunedì? Così è stato.", "latin-1", "cp1252"),
+        ("L’esercito – ha detto – “non si ritirerà”. Così è più chiaro.", "cp1252", "cp1252"),
+        ("Привет, как дела? Это тест кодировки для архива.", "cp1251", "cp1251"),
+    ],
+)
+def test_a_legacy_encoding_is_recognised(tmp_path, text, encoding, read_as):
+    path = tmp_path / "x.txt"
+    path.write_bytes(f"Titolo\n\n{text}\n".encode(encoding))
+    (article,), (warning,) = read(path)
+    assert article.text == text and f"-f {read_as} " in warning.reason
+
+
+def test_mostly_utf8_with_a_bad_byte_is_still_refused(tmp_path):
+    path = tmp_path / "x.txt"
+    path.write_bytes("Titolo\n\nCittà, perché, così e più: tutto in UTF-8.\n".encode() + b"\xe0\n")
     articles, (problem,) = read(path)
-    assert articles == [] and problem.line == 4 and "re-save it as UTF-8" in problem.reason
+    assert articles == [] and not problem.warning and problem.line == 4
+    assert "re-save it as UTF-8" in problem.reason
 
 
 @pytest.mark.parametrize("ext", [".txt", ".jsonl", ".csv"])
