@@ -1,20 +1,24 @@
-"""Calibrate refusal: answerable Belebele questions vs questions the archive cannot answer.
+"""Calibrate the support threshold on two question sets, report it on every set's test half.
 
-    python bench/refusal.py --index DIR [--model multilingual-e5-small] [--answerable N]
+    python bench/refusal.py --set belebele=INDEX --set news=INDEX [--set sample=INDEX]
 
-The index should hold the Belebele passages plus the FA-KES articles (bench/stories.py
---index DIR builds it). Every question is searched twice with the engine's own retrieval
-(Engine.retrieve, what `ask` answers from): as asked, and restricted to the other language
-(so only a translation can answer it, the cross-language case). For each search the parts
-of the engine's support score are kept (the best passage's cosine in the question's language
-and in the other one, and how many of the question's words the archive never contains), see
-rag.chat.support.
+A question is refused by rules first (nothing found, a name or number no article found names,
+a time no article found is about: rag/chat.py), then when its support (the best passage's
+similarity, an allowance for a passage in another language, a deduction per question word
+the archive never uses: rag.chat.support) is under the threshold. This bench asks every
+question once with the engine's own retrieval (Engine.retrieve, what `ask` answers from) and
+keeps, per question, whether the rules refused it and the parts of its support.
 
-Questions are split in halves (even/odd line). On the dev half a grid of cross-language
-allowances and unknown-word penalties is tried, each with the threshold that refuses most
-unanswerable questions while wrongly refusing at most 5% of the answerable ones, as asked and
-cross-language alike; the best is reported on the test half, beside the plain cosine
-threshold (no allowance, no penalty). Prints JSON.
+Sets (each an index built for it):
+  belebele  600 answerable Belebele questions + the 120 of data/eval/no_answer.jsonl, on the
+            Belebele + FA-KES index (bench/stories.py --index DIR builds it); halves by line
+  news      data/eval/news.jsonl on FA-KES + seeds + Belebele Wikinews (its own split field)
+  sample    data/eval/sample.jsonl on the demo archive (data/sample)
+The threshold (with the allowance and the per-word deduction, from a small grid) is chosen on
+the dev halves of the sets named in --choose-on (default: belebele and news) together: the one
+that refuses most unanswerable questions while wrongly refusing at most 5% of the answerable
+ones of each. Prints JSON: the choice, and per set and half, the refusal rates with the rules
+alone and with the threshold.
 """
 
 from __future__ import annotations
@@ -37,19 +41,18 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 MAX_WRONG = 0.05
-ALLOWANCES = [round(i * 0.01, 2) for i in range(13)]  # 0 .. 0.12 (models' scales differ)
-PENALTIES = [0.0, 0.01, 0.02, 0.03, 0.05, 0.08]
+ALLOWANCES = [0.0, 0.02, 0.05, 0.08]
+PENALTIES = [0.0, 0.02, 0.05]
 
 
 @dataclass(frozen=True)
 class Case:
     answerable: bool
-    variant: str  # "asked" or "cross"
-    half: int  # 0 dev, 1 test
-    question: str
+    half: str  # "dev" or "test"
     lang: str
-    passages: tuple  # the Passages the engine's search returned
-    unknown: int
+    passages: tuple  # what the engine's retrieval returned
+    unknown: int  # question words the archive never uses
+    ruled: bool  # refused before the threshold (no passages, unmentioned, untimely)
 
 
 def score(case: Case, allowance: float, penalty: float) -> float:
@@ -61,115 +64,92 @@ def score(case: Case, allowance: float, penalty: float) -> float:
 
 
 def rates(cases: list[Case], allowance: float, penalty: float, t: float) -> dict[str, float]:
-    scores = np.array([score(c, allowance, penalty) for c in cases])
-    return _rates(cases, scores, t)
-
-
-def _rates(cases: list[Case], scores: np.ndarray, t: float) -> dict[str, float]:
-    out = {}
-    for answerable, variant in itertools.product((True, False), ("asked", "cross")):
-        group = np.array([c.answerable == answerable and c.variant == variant for c in cases])
-        key = ("wrong_refusal_" if answerable else "refusal_") + variant
-        out[key] = round(float(np.mean(scores[group] < t)), 4)
+    refused = np.array([c.ruled or score(c, allowance, penalty) < t for c in cases])
+    answerable = np.array([c.answerable for c in cases])
+    out = {"answerable": int(answerable.sum()), "unanswerable": int((~answerable).sum())}
+    if (~answerable).any():
+        out["refused_unanswerable"] = round(float(refused[~answerable].mean()), 4)
+    if answerable.any():
+        out["refused_answerable"] = round(float(refused[answerable].mean()), 4)
     return out
 
 
-def calibrate(dev: list[Case], allowance: float, penalty: float) -> tuple[float, dict] | None:
-    """The threshold that refuses most unanswerable dev questions within the wrong limit."""
-    scores = np.array([score(c, allowance, penalty) for c in dev])
-    best = None
-    for t in np.unique(np.round(scores, 4)):
-        r = _rates(dev, scores, float(t))
-        if max(r["wrong_refusal_asked"], r["wrong_refusal_cross"]) > MAX_WRONG:
-            break  # higher thresholds only refuse more answerable questions
-        gain = r["refusal_asked"] + r["refusal_cross"]
-        if best is None or gain > best[0]:
-            best = (gain, float(t), r)
-    return None if best is None else (best[1], best[2])
+def collect(name: str, index: Path, model: str) -> list[Case]:
+    from rag.config import Settings
+    from rag.evaluate import load_questions, resolve_ids
+    from rag.language import detect_query_language
+    from ui.compose import engine_parts
+
+    parts = engine_parts(Settings(index_dir=index, embedding_model=model, refusal_threshold=-1.0))
+    engine, lexical = parts.engine, parts.index.lexical()
+    if name == "belebele":
+        answerable = load_questions(SHARED / "belebele_it_en.questions.jsonl")
+        random.Random(11).shuffle(answerable)
+        questions = answerable[:600] + load_questions(REPO / "data/eval/no_answer.jsonl")
+        halves = ["dev" if i % 2 == 0 else "test" for i in range(len(questions))]
+    else:
+        path = REPO / "data/eval" / f"{name}.jsonl"
+        records = [r.id for r in parts.index.manifest.iter_records()]
+        questions = resolve_ids(load_questions(path), records)
+        halves = [q.split or "test" for q in questions]
+    cases = []
+    for q, half in zip(questions, halves, strict=True):
+        lang = detect_query_language(q.question, default=q.lang or "en")
+        found = engine.retrieve(q.question, lang, q.filters)
+        ruled = found.refusal is not None and found.refusal.reason != "low_support"
+        unknown = len(lexical.unknown_words(q.question, lang))
+        cases.append(Case(bool(q.relevant_ids), half, lang, tuple(found.passages), unknown, ruled))
+    parts.close()
+    return cases
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--index", type=Path, required=True)
+    ap.add_argument("--set", action="append", required=True, help="NAME=INDEX")
+    ap.add_argument("--choose-on", default="belebele,news")
     ap.add_argument("--model", default="multilingual-e5-small")
-    ap.add_argument("--answerable", type=int, default=600)
-    ap.add_argument("--unanswerable", type=Path, default=REPO / "data/eval/no_answer.jsonl")
-    ap.add_argument("--dump", type=Path, help="also write each question's support as JSONL")
     args = ap.parse_args()
 
-    from rag.config import Settings
-    from rag.evaluate import load_questions
-    from rag.language import detect_query_language
-    from rag.types import Filters
-    from ui.compose import engine_parts
+    sets = {}
+    for item in args.set:
+        name, _, index = item.partition("=")
+        print(f"asking the {name} questions…", file=sys.stderr)
+        sets[name] = collect(name, Path(index), args.model)
+    choose_on = [n for n in args.choose_on.split(",") if n in sets]
+    dev = {n: [c for c in sets[n] if c.half == "dev"] for n in choose_on}
 
-    parts = engine_parts(Settings(index_dir=args.index, embedding_model=args.model))
-    engine, lexical = parts.engine, parts.index.lexical()
-    answerable = load_questions(SHARED / "belebele_it_en.questions.jsonl")
-    random.Random(11).shuffle(answerable)
-    answerable = answerable[: args.answerable]
-    unanswerable = load_questions(args.unanswerable)
-
-    cases: list[Case] = []
-    for is_answerable, questions in ((True, answerable), (False, unanswerable)):
-        for i, q in enumerate(questions):
-            lang = detect_query_language(q.question, default=q.lang or "en")
-            unknown = len(lexical.unknown_words(q.question, lang))
-            other = Filters(lang="it" if lang == "en" else "en")
-            for variant, filters in (("asked", q.filters), ("cross", other)):
-                hits = engine.retrieve(q.question, lang, filters).passages  # as `ask` does
-                cases.append(
-                    Case(is_answerable, variant, i % 2, q.question, lang, tuple(hits), unknown)
-                )
-    dev = [c for c in cases if c.half == 0]
-    test = [c for c in cases if c.half == 1]
-
-    grid = []
+    best = None
     for allowance, penalty in itertools.product(ALLOWANCES, PENALTIES):
-        found = calibrate(dev, allowance, penalty)
-        if found:
-            t, r = found
-            grid.append((r["refusal_asked"] + r["refusal_cross"], -penalty, -allowance, t))
-    _, neg_penalty, neg_allowance, threshold = max(grid)
-    allowance, penalty = -neg_allowance, -neg_penalty
-    plain = calibrate(dev, 0.0, 0.0)
+        scores = np.unique(np.round([score(c, allowance, penalty) for n in dev
+                                     for c in dev[n]], 4))  # fmt: skip
+        for t in scores:
+            r = {n: rates(cases, allowance, penalty, float(t)) for n, cases in dev.items()}
+            if any(v.get("refused_answerable", 0) > MAX_WRONG for v in r.values()):
+                break  # higher thresholds only refuse more answerable questions
+            gain = sum(v.get("refused_unanswerable", 0) for v in r.values())
+            key = (gain, -penalty, -allowance)
+            if best is None or key > best[0]:
+                best = (key, float(t), allowance, penalty)
+    assert best is not None
+    _, threshold, allowance, penalty = best
     out: dict[str, object] = {
-        "model": parts.embedder.label,
-        "index": str(args.index),
-        "questions": {"answerable": len(answerable), "unanswerable": len(unanswerable)},
-        "chosen": {
-            "threshold": threshold,
-            "cross_lang_allowance": allowance,
-            "unknown_word_penalty": penalty,
-        },
-        "dev": rates(dev, allowance, penalty, threshold),
-        "test": rates(test, allowance, penalty, threshold),
-        "all": rates(cases, allowance, penalty, threshold),
-    }
-    if plain:
-        out["plain_cosine"] = {"threshold": plain[0], "dev": plain[1],
-                               "test": rates(test, 0.0, 0.0, plain[0])}  # fmt: skip
-    configured = (engine.refusal_threshold, engine.cross_lang_allowance,
-                  engine.unknown_word_penalty)  # fmt: skip
-    out["configured"] = {
-        "threshold": configured[0], "cross_lang_allowance": configured[1],
-        "unknown_word_penalty": configured[2],
-        "test": rates(test, configured[1], configured[2], configured[0]),
-        "all": rates(cases, configured[1], configured[2], configured[0]),
+        "chosen_on_dev_of": choose_on,
+        "chosen": {"threshold": threshold, "cross_lang_allowance": allowance,
+                   "unknown_word_penalty": penalty},
+        "sets": {},
     }  # fmt: skip
-    parts.close()
-    if args.dump:
-        with args.dump.open("w", encoding="utf-8") as f:
-            for c in cases:
-                row = {
-                    "question": c.question, "answerable": c.answerable, "variant": c.variant,
-                    "half": c.half, "unknown": c.unknown,
-                    "support": round(score(c, allowance, penalty), 4),
-                    "top": [(p.article_id, p.lang, p.dense) for p in c.passages[:3]],
-                }  # fmt: skip
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    for name, cases in sets.items():
+        out["sets"][name] = {
+            half: {
+                "rules_only": rates([c for c in cases if c.half == half], 0, 0, -2.0),
+                "with_threshold": rates(
+                    [c for c in cases if c.half == half], allowance, penalty, threshold
+                ),
+            }
+            for half in ("dev", "test")
+        }
     print(json.dumps(out, indent=2))
 
 

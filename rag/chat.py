@@ -159,9 +159,11 @@ class Engine:
         return self.answerer.name
 
     def warm_up(self) -> None:
-        """Load what the first question would otherwise wait for (language models, BM25)."""
+        """Load what the first question would otherwise wait for (language models, BM25, word
+        frequencies and country names)."""
         self.search("warm up the archive", k=1)
-        self.search("riscaldare l'archivio", k=1)
+        hits = self.search("riscaldare l'archivio", k=1)
+        self._check("Chi ha attaccato la base di Acharan in Ciad?", "it", hits, TimeRange())
 
     # --- search ---------------------------------------------------------------------------
     def search(

@@ -6,7 +6,8 @@ A name is mentioned when the passage has it
   "Syria", "Palmira" / "Palmyra", "Deir ez-Zor" / "Deir Ezzor"): an edit similarity of at
   least ``FUZZY_MIN`` between words of four letters or more;
 - under another of its usual names: the few organisations and countries that the news names
-  in several ways ("Isis" / "Islamic State" / "Daesh" / "Stato Islamico"; ALIASES below).
+  in several ways ("Isis" / "Islamic State" / "Daesh" / "Stato Islamico"; ALIASES below), and
+  every country under its English and Italian names (pycountry: "Chad" / "Ciad").
 A name of several words ("Bashar al-Assad", "Free Syrian Army") is mentioned when its last
 word is (the surname, the place, the head of the name), or the whole name is, glued.
 
@@ -153,9 +154,26 @@ class PassageWords:
         return bool(words) and all(w in self.tokens for w in words)
 
 
+@lru_cache(maxsize=1)
+def _country_names() -> tuple[frozenset[str], ...]:
+    """Every country's English and Italian names ("Chad" / "Ciad", "Jordan" / "Giordania"),
+    from pycountry's ISO 3166 names and their translations."""
+    import gettext
+
+    import pycountry
+
+    italian = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["it"])
+    groups = []
+    for country in pycountry.countries:
+        names = {country.name, getattr(country, "common_name", country.name)}
+        names |= {italian.gettext(n) for n in list(names)}
+        groups.append(frozenset(" ".join(_TOKEN.findall(plain(n))) for n in names))
+    return tuple(groups)
+
+
 def _aliases(term: str) -> Iterable[str]:
     key = " ".join(_TOKEN.findall(plain(term)))
-    for group in ALIASES:
+    for group in (*ALIASES, *_country_names()):
         if key in group or plain(term) in group:
             yield from group
 
@@ -177,13 +195,11 @@ def mentions(passage: PassageWords, term: Term, question_lang: str) -> bool:
     if term.kind == "number":
         forms = _number_forms(term.text)
         return bool(forms & passage.numbers) or bool(forms & passage.tokens)
-    for alias in _aliases(term.text):
+    head = term.words[-1]
+    for alias in {*_aliases(term.text), *_aliases(head)}:
         if passage.has_phrase(alias):
             return True
-    if passage.has_phrase(term.text):
-        return True
-    head = term.words[-1]
-    if passage.has_word(head):
+    if passage.has_phrase(term.text) or passage.has_word(head):
         return True
     return translatable(head, question_lang, passage.lang)
 

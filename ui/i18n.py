@@ -98,16 +98,21 @@ LANG_NAMES = {
            "ar": "Arabic"},
 }  # fmt: skip
 
+# The chat page's example questions: each is answered right from the sample archive
+# (data/sample), the last is the honest refusal of a near-topic question about a base no
+# article names; tests/browser/test_demo_examples.py asks every one of them.
 EXAMPLES = {
     "it": [
-        "Chi ha attaccato la base di Acharan?",
         "Dove è ancora attivo l'Isis in Siria?",
-        "Where is Isis still active in Syria?",
+        "Chi ha attaccato la base di Acharan?",
+        "Quali gruppi si contendono il lago Ciad?",
+        "Chi ha attaccato la base di Tessalit?",
     ],
     "en": [
         "Where is Isis still active in Syria?",
         "Who attacked the base at Acharan?",
-        "Chi ha attaccato la base di Acharan?",
+        "When did France end Operation Barkhane?",
+        "Who attacked the base at Tessalit?",
     ],
 }
 

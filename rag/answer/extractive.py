@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from ..embedding import Embedder, VectorCache
 from ..lexical import tokenize
 from ..mentions import PassageWords
-from ..question import analyse
+from ..question import analyse, wants
 from ..types import Message, Passage
 from .citations import sentence_spans
 from .kinds import mentions_all, states
@@ -188,10 +188,18 @@ class ExtractiveAnswerer:
         if foreign:
             names = ", ".join(language_name(lang, f) for f in foreign)
             yield text(lang, "quoted_in").format(langs=names) + " "
+        # "when" is answered with the article's date too: "on Wednesday" means nothing alone
+        dated = wants(question) == "time"
         for s in picked:
             body = s.text.rstrip()
             end = len(body.rstrip(".!?…"))  # the marker goes before the final punctuation
-            yield f"{body[:end]} [{s.passage + 1}]{body[end:]} "
+            when = passages[s.passage].date if dated else None
+            note = (
+                f" ({text(lang, 'article_of').format(date=format_date(when, lang))})"
+                if when
+                else ""
+            )
+            yield f"{body[:end]} [{s.passage + 1}]{note}{body[end:]} "
         cited = sorted({s.passage for s in picked})
         dates = ", ".join(f"[{i + 1}] {format_date(passages[i].date, lang)}" for i in cited)
         yield f"\n\n{text(lang, 'sources')}: {dates}."

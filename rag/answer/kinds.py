@@ -140,10 +140,13 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         new = [w for w in names_in(sentence, lang) if not asked.has_word(w)]
         if not new:
             return 0
-        rare = [w for w in new if not common_word(w)]
+        rare = {w for w in new if not common_word(w)}
         if not rare:
             return 1
-        return 3 if _next_to_asked(words, set(rare), lang, asked) else 2
+        # more places or actors named answer "where" and "who" more fully; a name next to the
+        # question's own noun answers "which air base" exactly
+        many = min(len(rare), 3) - 1
+        return (5 if _next_to_asked(words, rare, lang, asked) else 2) + many
     if wants == "number":
         for i, w in enumerate(words):
             low = w.lower()

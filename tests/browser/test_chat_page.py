@@ -121,5 +121,5 @@ def test_a_bad_date_filter_a_new_conversation_and_an_example(server, new_page):
     page.get_by_label("From (YYYY-MM-DD)").fill("")
     page.locator("#nr-new").click()
     expect(page.locator("#nr-chat .nr-error")).to_have_count(0)
-    page.locator(".nr-example").get_by_text("Chi ha attaccato la base di Acharan?").click()
+    page.locator(".nr-example").get_by_text("Who attacked the base at Acharan?").click()
     expect(page.locator("#nr-chat .nr-card")).to_contain_text("Acharan")

@@ -1,0 +1,115 @@
+"""The chat page's example questions over the sample archive, as a new user meets them.
+
+`make demo` serves data/sample with the engine composed from settings (ui/compose.py, as
+`newsrag serve` does). Every example button is clicked in chromium, in the English and in the
+Italian interface, and the answer on the screen is read: it must state the fact the question
+asks for and cite an article that says it, or, for the near-topic question about a base no
+article names, say so plainly and cite nothing.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Server, shot
+from tests.conftest import REPO
+from ui.i18n import EXAMPLES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# example -> (what the answer must say: any one of these, the article it must cite)
+EXPECTED = {
+    "Where is Isis still active in Syria?": (("Deir Ezzor", "Palmyra", "Mayadin"), "Syria"),
+    "Dove è ancora attivo l'Isis in Siria?": (("Deir Ezzor", "Palmira", "Mayadin"), "Siria"),
+    "Who attacked the base at Acharan?": (("JNIM",), "Acharan"),
+    "Chi ha attaccato la base di Acharan?": (("JNIM",), "Acharan"),
+    "When did France end Operation Barkhane?": (("2022",), "Barkhane"),
+    "Quali gruppi si contendono il lago Ciad?": (("ISWAP", "Boko Haram"), "lago Ciad"),
+}
+REFUSED = {
+    "Who attacked the base at Tessalit?": "No article in the archive mentions “Tessalit”",
+    "Chi ha attaccato la base di Tessalit?": "Nessun articolo dell'archivio parla di «Tessalit»",
+}
+
+
+def test_every_example_is_known_to_this_test():
+    assert set(EXAMPLES["en"]) | set(EXAMPLES["it"]) == set(EXPECTED) | set(REFUSED)
+    assert len(EXAMPLES["en"]) == len(EXAMPLES["it"])  # the buttons are relabelled in place
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory, e5_embedder) -> Iterator[Server]:
+    import uvicorn
+
+    from ingest.sync import Ingestor
+    from rag.config import Settings
+    from rag.index import ArchiveIndex
+    from ui.server import create_app
+
+    index_dir = tmp_path_factory.mktemp("demo") / "index"
+    settings = Settings(
+        _env_file=None, index_dir=index_dir, models_dir=REPO / "data" / "models", llm=None,
+        api_keys=[], allowed_origins=[], rate_limit_per_minute=0,
+    )  # fmt: skip
+    index = ArchiveIndex.open(settings, model_label=e5_embedder.label, dim=e5_embedder.dim)
+    Ingestor(index, e5_embedder).run([REPO / "data" / "sample"], max_bytes=10**7)
+    index.close()
+    app = create_app(settings)  # the engine is built from settings, as `newsrag serve` does
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail(f"the demo server at {url} did not become ready")
+        time.sleep(0.5)
+    yield Server(url, index_dir)
+    uv.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+def ask_example(page: Page, text: str) -> None:
+    done = "#nr-chat .nr-sources, #nr-chat .nr-refusal, #nr-chat .nr-error"
+    before = page.locator(done).count()
+    page.locator(".nr-example").get_by_text(text, exact=True).click()
+    expect(page.locator(done)).to_have_count(before + 1)
+
+
+@pytest.mark.parametrize("ui_lang", ["en", "it"])
+def test_each_example_is_answered_right_or_honestly_refused(demo, new_page, ui_lang):
+    page = new_page(locale="it-IT" if ui_lang == "it" else "en-US")
+    page.goto(demo.url + "/")
+    expect(page.locator("#nr-question textarea")).to_be_visible()
+    for n, example in enumerate(EXAMPLES[ui_lang]):
+        page.locator("#nr-new").click()  # each example on its own, as a new visitor asks it
+        expect(page.locator("#nr-chat .nr-answer")).to_have_count(0)
+        ask_example(page, example)
+        answer = page.locator("#nr-chat .nr-answer").last
+        if example in REFUSED:
+            expect(answer).to_contain_text(REFUSED[example])
+            expect(page.locator("#nr-chat .nr-card")).to_have_count(0)
+        else:
+            facts, cited = EXPECTED[example]
+            said = answer.inner_text()
+            assert any(f in said for f in facts), f"{example!r} was answered: {said!r}"
+            assert "[1]" in said
+            expect(page.locator("#nr-chat .nr-card").first).to_contain_text(cited)
+        shot(page, f"demo-{ui_lang}-{n}")
+    assert not page.errors
