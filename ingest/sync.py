@@ -15,8 +15,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +32,8 @@ from .sources import discover, read_file
 from .stories import StoryLinker, article_vector, relabel_after_delete
 
 log = logging.getLogger(__name__)
+
+Reader = Callable[[Path], Iterable[Article | Problem]]
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,27 @@ class IngestReport:
     @property
     def chunks_per_second(self) -> float:
         return self.chunks_written / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, object]:
+        """The report as JSON (what the admin ingest route returns)."""
+        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in _PROBLEM_LISTS:
+            out[name] = [asdict(p) for p in getattr(self, name)]
+        out["written_ids"] = list(self.written_ids)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], extra: Sequence[Problem] = ()) -> IngestReport:
+        """A report read back from ``to_json``, with ``extra`` problems (the sender's own)."""
+        values: dict[str, Any] = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        for name in _PROBLEM_LISTS:
+            values[name] = tuple(Problem(**p) for p in data.get(name, ()))
+        values["problems"] = (*extra, *values["problems"])
+        values["written_ids"] = tuple(data.get("written_ids", ()))
+        return cls(**values)
+
+
+_PROBLEM_LISTS = ("problems", "warnings")
 
 
 @dataclass
@@ -146,8 +170,11 @@ class Ingestor:
         chunk_overlap: int = 40,
         batch_chunks: int = 512,
         linker: StoryLinker | None = None,
+        update_lexical: bool = True,
     ) -> None:
         self.index = index
+        # off when the process that serves the index refreshes its own lexical index instead
+        self.update_lexical = update_lexical
         self.embedder = embedder
         self.chunk_tokens = chunk_tokens
         self.chunk_overlap = chunk_overlap
@@ -163,8 +190,17 @@ class Ingestor:
         max_bytes: int,
         prune: bool = False,
         progress: Callable[[Counts], None] | None = None,
+        reader: Reader | None = None,
+        prune_roots: Sequence[str] | None = None,
     ) -> IngestReport:
-        """Ingest the files under ``paths`` (see ``ingest.sources``)."""
+        """Ingest the files under ``paths`` (see ``ingest.sources``).
+
+        ``reader`` reads one file (default: ``read_file`` with ``field_map`` and ``max_bytes``);
+        uploads use it to give articles the paths they had on the sender's machine. With
+        ``prune``, stored articles under ``paths`` that this run did not see are removed, and
+        those whose file is gone; with ``prune_roots`` (paths as stored, of files that are not
+        on this machine) only the unseen ones stored under those roots.
+        """
         started = time.perf_counter()
         run = _Run()
         files, found_problems = discover(paths, exclude=[self.index.index_dir])
@@ -175,17 +211,20 @@ class Ingestor:
             if progress:
                 progress(run.counts(files_done, len(files), started))
 
+        def read(path: Path) -> Iterable[Article | Problem]:
+            return read_file(path, field_map=field_map, max_bytes=max_bytes)
+
         def items() -> Iterator[Article | Problem]:
             nonlocal done
             for n, path in enumerate(files, 1):
-                yield from read_file(path, field_map=field_map, max_bytes=max_bytes)
+                yield from (reader or read)(path)
                 done = n
                 report(n)
 
         report(0)
         self._write(run, items(), lambda: report(done))
         if prune:
-            self._prune(paths, run)
+            self._prune(paths, run, prune_roots)
         return self._finish(run, started, len(files), lambda: report(len(files)))
 
     def add_articles(
@@ -238,7 +277,8 @@ class Ingestor:
     def _finish(
         self, run: _Run, started: float, files: int, report: Callable[[], None]
     ) -> IngestReport:
-        self.index.lexical()  # brings the BM25 index up to date with what was written
+        if self.update_lexical:  # the BM25 index, updated with what was written
+            self.index.refresh_lexical(save=True)
         self.index.update_language_centroids()  # the stories linked may have changed
         report()
         t = run.tally
@@ -368,14 +408,17 @@ class Ingestor:
             self.index.store.put_article_vectors(ids, np.stack(rows), metas)
         return ids
 
-    def _prune(self, roots: Sequence[Path], run: _Run) -> None:
-        resolved = [r.resolve() for r in roots]
+    def _prune(self, roots: Sequence[Path], run: _Run, stored_roots: Sequence[str] | None) -> None:
+        # files read here: unseen under the roots, or gone; uploaded files (stored_roots, paths
+        # of another machine): only unseen under the roots, as nothing can be checked here
+        here = stored_roots is None
+        under = [r.resolve() for r in roots] if here else [Path(r) for r in stored_roots or ()]
         gone = []
         for article_id, path in self.index.manifest.ids_with_paths():
             if article_id in run.seen or path in run.problem_paths or is_web_path(path):
                 continue  # a feed's article has a URL for its path: no file can remove it
             p = Path(path)
-            if not p.exists() or any(p == r or r in p.parents for r in resolved):
+            if (here and not p.exists()) or any(p == r or r in p.parents for r in under):
                 gone.append(article_id)
         self.delete(gone)
         run.tally["removed"] += len(gone)

@@ -5,6 +5,7 @@
     ├── ModelError               an embedding model cannot be installed, verified or loaded
     ├── IndexMismatchError       the index was built by another embedding model
     ├── StoreError               the vector store is unreachable or in an unexpected state
+    │   └── IndexBusyError       another process (a server, an ingest) is writing the index
     └── InputError               a file or record given by the user cannot be used
 
 The CLI turns these into one line on stderr and an exit code; the web UI and the API show
@@ -34,6 +35,10 @@ class IndexMismatchError(NewsragError):
 
 class StoreError(NewsragError):
     exit_code = 5
+
+
+class IndexBusyError(StoreError):
+    exit_code = 8
 
 
 class InputError(NewsragError):

@@ -7,9 +7,10 @@ error that says how to re-index, never a silent mix of vectors from two models.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
+import logging
 import shutil
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,12 @@ import numpy as np
 from .config import Settings
 from .errors import IndexMismatchError, StoreError
 from .lexical import LexicalDoc, LexicalIndex
-from .manifest import Manifest
+from .manifest import ArticleRecord, Manifest
 from .store import VectorStore, open_client
 from .types import date_number
+from .writer_lock import WriterLock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class ArchiveIndex:
         self.store = store
         self._lexical: LexicalIndex | None = None
         self._centroids: tuple[str, dict[str, np.ndarray]] = ("", {})
+        self._refresh_lock = threading.Lock()
 
     def language_centroids(self) -> dict[str, np.ndarray]:
         """Per language, the mean vector of its articles that have a translation in the archive.
@@ -67,7 +72,7 @@ class ArchiveIndex:
         Those articles cover the same stories in every language, so the difference of two
         centroids is the direction of the language itself, not of what it is written about
         (see Retriever: a question is moved along it to search another language). Empty when
-        the archive holds fewer than MIN_TRANSLATED_STORIES translated stories. Computed after
+        the archive holds fewer than MIN_TRANSLATED_STORIES translated stories. Updated after
         every ingest (``update_language_centroids``) and kept in the manifest.
         """
         raw = self.manifest.get_meta(CENTROIDS_KEY)
@@ -80,55 +85,87 @@ class ArchiveIndex:
         return self._centroids[1]
 
     def update_language_centroids(self) -> str:
-        translated = self.manifest.translated_articles()
-        # the articles and their vectors they were computed from: an unchanged ingest run
-        # keeps them without reading every translated article's vector again
-        basis = hashlib.sha256(
-            json.dumps([self.manifest.generation(), translated]).encode()
-        ).hexdigest()
+        """Brings the centroids up to date at the cost of what changed.
+
+        The manifest keeps each language's sum of the member vectors and the vectors summed
+        (``centroid_members``, with the generation that wrote each article), so only articles
+        that joined, left or were rewritten since have their vectors read from the store.
+        """
+        translated = self.manifest.translated_members()
+        have = self.manifest.centroid_members()
+        drop = [a for a, (lang, gen) in have.items() if _member(translated.get(a)) != (lang, gen)]
+        add = [a for a, m in translated.items() if have.get(a) != _member(m)]
         saved = self.manifest.get_meta(CENTROIDS_KEY)
-        if saved is not None and json.loads(saved).get("basis") == basis:
+        if saved is not None and not drop and not add and "basis" not in saved:
             return saved
-        stories = len({story for _, _, story in translated})
+        vectors: dict[str, np.ndarray] = {}
+        for i in range(0, len(add), 1000):
+            vectors.update(self.store.article_vectors(add[i : i + 1000]))
+        sums, counts = self.manifest.update_centroid_members(
+            drop, [(a, translated[a][0], translated[a][2], vectors[a]) for a in add if a in vectors]
+        )
+        stories = len({story for _, story, _ in translated.values()})
         centroids: dict[str, list[float]] = {}
         if stories >= MIN_TRANSLATED_STORIES:
-            vectors: dict[str, np.ndarray] = {}
-            ids = [article_id for article_id, _, _ in translated]
-            for i in range(0, len(ids), 1000):
-                vectors.update(self.store.article_vectors(ids[i : i + 1000]))
-            by_lang: dict[str, list[np.ndarray]] = {}
-            for article_id, lang, _ in translated:
-                if article_id in vectors:
-                    by_lang.setdefault(lang, []).append(vectors[article_id])
             centroids = {
-                lang: [round(float(x), 6) for x in np.mean(vs, axis=0)]
-                for lang, vs in sorted(by_lang.items())
+                lang: [round(float(x), 6) for x in sums[lang] / counts[lang]]
+                for lang in sorted(sums)
             }
-        raw = json.dumps({"translated_stories": stories, "basis": basis, "centroids": centroids})
+        raw = json.dumps({"translated_stories": stories, "centroids": centroids})
         self.manifest.set_meta(CENTROIDS_KEY, raw)
         return raw
 
     def lexical(self) -> LexicalIndex:
-        """The BM25 index; rebuilt from the manifest when missing or behind it."""
-        generation = self.manifest.generation()
-        if self._lexical is not None and self._lexical.generation == generation:
-            return self._lexical
-        found = LexicalIndex.load(self.index_dir)
-        if found is None or found.generation != generation:
-            found = LexicalIndex.build(
-                (
-                    (
-                        LexicalDoc(chunk_id, rec.id, rec.lang, date_number(rec.date) or 0,
-                                   rec.source or ""),
-                        text,
-                    )
-                    for chunk_id, rec, text in self.manifest.iter_chunk_texts()
-                ),
-                generation,
-            )  # fmt: skip
-            found.save(self.index_dir)
-        self._lexical = found
-        return found
+        """The BM25 snapshot questions are answered from.
+
+        Loaded (and brought up to the manifest's generation) on first use. After that only
+        ``refresh_lexical`` replaces it, whole: a serving process refreshes in the background
+        (ui/refresh.py), so no question waits for a rebuild or sees half of one.
+        """
+        found = self._lexical
+        return found if found is not None else self.refresh_lexical()
+
+    def refresh_lexical(self, *, save: bool = False) -> LexicalIndex:
+        """Brings the lexical index up to the manifest's generation and swaps it in.
+
+        It applies what changed since its generation (Manifest.changes): one new segment for
+        the chunks written, the replaced and removed ones marked dead; then merges segments if
+        the merge policy asks. Built from scratch only when there is nothing to start from
+        (first use, older format) or the manifest cannot say what changed. ``save`` writes it
+        to the index folder: only the process that writes the index does.
+        """
+        with self._refresh_lock:
+            current = self._lexical
+            if current is None:
+                current = LexicalIndex.load(self.index_dir)
+            target = self.manifest.generation()
+            changed = current is None or current.generation != target
+            if current is not None and changed:
+                changes = self.manifest.changes(current.generation, target)
+                if changes is None:
+                    current = None
+                else:
+                    docs = ((_lexical_doc(cid, rec), text) for cid, rec, text in changes.chunks)
+                    current = current.updated(changes.touched, LexicalIndex.segment(docs), target)
+            if current is None:
+                log.info("building the lexical index of %s from its manifest", self.index_dir)
+                docs = (
+                    (_lexical_doc(cid, rec), text)
+                    for cid, rec, text in self.manifest.iter_chunk_texts()
+                )
+                current = LexicalIndex.build(docs, target)
+            self._lexical = current  # questions use it from here on
+            if save and changed:
+                current.save(self.index_dir)
+            merged = False
+            while plan := current.merge_plan():
+                current = current.merged(plan)
+                merged = True
+            if merged:
+                self._lexical = current
+                if save:
+                    current.save(self.index_dir)
+            return current
 
     @classmethod
     def open(cls, settings: Settings, *, model_label: str, dim: int) -> ArchiveIndex:
@@ -157,6 +194,14 @@ class ArchiveIndex:
         self.manifest.close()
 
 
+def _member(found: tuple[str, str, int] | None) -> tuple[str, int] | None:
+    return (found[0], found[2]) if found else None
+
+
+def _lexical_doc(chunk_id: str, rec: ArticleRecord) -> LexicalDoc:
+    return LexicalDoc(chunk_id, rec.id, rec.lang, date_number(rec.date) or 0, rec.source or "")
+
+
 def delete_index(settings: Settings) -> None:
     """Remove an index completely (used by ``ingest --rebuild``)."""
     if settings.chroma_url:
@@ -168,9 +213,14 @@ def delete_index(settings: Settings) -> None:
     index_dir = settings.index_dir
     if not index_dir.exists():
         return
-    if not (index_dir / Manifest.FILENAME).exists() and any(index_dir.iterdir()):
+    contents = [p for p in index_dir.iterdir() if p.name != WriterLock.FILENAME]
+    if not (index_dir / Manifest.FILENAME).exists() and contents:
         raise StoreError(
             f"{index_dir} is not empty and holds no newsrag manifest; refusing to delete it. "
             "Choose another --index folder."
         )
-    shutil.rmtree(index_dir)
+    for path in contents:  # the writer lock stays: the process rebuilding holds it
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()

@@ -8,7 +8,10 @@ exactly one set of chunks per article: no duplicates, no orphans.
 
 It also keeps each article's full text and its chunks' spans, so a citation's character
 offsets always resolve and the lexical index can be rebuilt without the vector store. A
-``generation`` counter moves whenever the set of done articles changes.
+``generation`` counter moves whenever the set of done articles changes; each article keeps the
+generation that last wrote it (``gen``) and each removal is logged with its generation, so a
+reader that is at generation g asks for what changed since g (``changes``) instead of reading
+everything again.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from .errors import StoreError
 
@@ -39,7 +44,8 @@ CREATE TABLE IF NOT EXISTS articles (
     extra TEXT NOT NULL,
     n_chunks INTEGER NOT NULL DEFAULT 0,
     story_id TEXT,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    gen INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id TEXT PRIMARY KEY,
@@ -51,7 +57,17 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE INDEX IF NOT EXISTS articles_path ON articles(path);
 CREATE INDEX IF NOT EXISTS articles_story ON articles(story_id);
+CREATE TABLE IF NOT EXISTS removed (article_id TEXT NOT NULL, gen INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS centroid_members (
+    article_id TEXT PRIMARY KEY,
+    lang TEXT NOT NULL,
+    gen INTEGER NOT NULL,
+    vector BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
 """
+# after SCHEMA, once the articles table surely has its gen column (added to older manifests)
+GEN_INDEX = "CREATE INDEX IF NOT EXISTS articles_gen ON articles(gen)"
 
 _COLUMNS = (
     "id, content_hash, state, path, line, title, lang, date, url, source, text, extra, "
@@ -79,6 +95,14 @@ class ArticleRecord:
     story_id: str | None = None
 
 
+@dataclass(frozen=True)
+class Changes:
+    """What changed between two generations, for a reader that holds the older one."""
+
+    touched: tuple[str, ...]  # articles written or removed since: their old chunks are gone
+    chunks: tuple[tuple[str, ArticleRecord, str], ...]  # (chunk id, article, text) now stored
+
+
 def _record(row: sqlite3.Row) -> ArticleRecord:
     values = dict(row)
     values["extra"] = json.loads(values["extra"])
@@ -97,6 +121,7 @@ class Manifest:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._add_change_log()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"The manifest {self.path} cannot be opened ({exc}). If the file is damaged, "
@@ -105,6 +130,19 @@ class Manifest:
 
     def close(self) -> None:
         self._db.close()
+
+    def _add_change_log(self) -> None:
+        """Gives a manifest made before the change log its ``gen`` column.
+
+        Its articles get generation 0; ``changes`` cannot answer for generations before this
+        point (``changes_from``), so a reader older than it reads everything once.
+        """
+        columns = {r["name"] for r in self._db.execute("PRAGMA table_info(articles)")}
+        if "gen" not in columns:
+            with self._transaction():
+                self._db.execute("ALTER TABLE articles ADD COLUMN gen INTEGER NOT NULL DEFAULT 0")
+                self.set_meta("changes_from", str(self.generation()))
+        self._db.execute(GEN_INDEX)
 
     # --- index identity -------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -172,6 +210,68 @@ class Manifest:
         )
         return [(r["id"], r["lang"], r["story_id"]) for r in rows]
 
+    def translated_members(self) -> dict[str, tuple[str, str, int]]:
+        """``{article_id: (lang, story_id, gen)}``, the articles of ``translated_articles``."""
+        rows = self._db.execute(
+            "SELECT id, lang, story_id, gen FROM articles WHERE state = 'done' AND story_id IN ("
+            "SELECT story_id FROM articles WHERE state = 'done' AND story_id IS NOT NULL "
+            "GROUP BY story_id HAVING COUNT(DISTINCT lang) > 1)"
+        )
+        return {r["id"]: (r["lang"], r["story_id"], r["gen"]) for r in rows}
+
+    # --- language sums (see ArchiveIndex.update_language_centroids) ------------------------
+    SUMS_KEY = "language_sums"
+
+    def centroid_members(self) -> dict[str, tuple[str, int]]:
+        """``{article_id: (lang, gen)}`` of the vectors summed into the language sums."""
+        rows = self._db.execute("SELECT article_id, lang, gen FROM centroid_members")
+        return {r[0]: (r[1], r[2]) for r in rows}
+
+    def language_sums(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        raw = self.get_meta(self.SUMS_KEY)
+        if raw is None:
+            return {}, {}
+        saved = json.loads(raw)
+        sums = {lang: np.asarray(v, dtype=np.float64) for lang, v in saved["sums"].items()}
+        return sums, {lang: int(n) for lang, n in saved["counts"].items()}
+
+    def update_centroid_members(
+        self, drop: Sequence[str], add: Sequence[tuple[str, str, int, np.ndarray]]
+    ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Takes ``drop``'s vectors out of the per-language sums and puts ``add``'s
+        (article id, lang, gen, vector) in, in one transaction; returns the sums and counts."""
+        with self._transaction():
+            sums, counts = self.language_sums()
+            for batch in _batches(list(drop), 500):
+                marks = ",".join("?" * len(batch))
+                rows = self._db.execute(
+                    f"SELECT lang, vector FROM centroid_members WHERE article_id IN ({marks})",
+                    batch,
+                )
+                for lang, blob in rows:
+                    sums[lang] = sums[lang] - np.frombuffer(blob, dtype=np.float32)
+                    counts[lang] -= 1
+                self._db.execute(
+                    f"DELETE FROM centroid_members WHERE article_id IN ({marks})", batch
+                )
+            for _, lang, _, vector in add:
+                v = np.asarray(vector, dtype=np.float32)
+                sums[lang] = sums.get(lang, np.zeros(len(v))) + v
+                counts[lang] = counts.get(lang, 0) + 1
+            self._db.executemany(
+                "INSERT OR REPLACE INTO centroid_members (article_id, lang, gen, vector) "
+                "VALUES (?, ?, ?, ?)",
+                [(a, lang, g, np.asarray(v, np.float32).tobytes()) for a, lang, g, v in add],
+            )
+            kept = {lang for lang, n in counts.items() if n > 0}
+            sums = {lang: v for lang, v in sums.items() if lang in kept}
+            counts = {lang: n for lang, n in counts.items() if lang in kept}
+            self.set_meta(
+                self.SUMS_KEY,
+                json.dumps({"sums": {k: v.tolist() for k, v in sums.items()}, "counts": counts}),
+            )
+        return sums, counts
+
     def pending(self) -> list[ArticleRecord]:
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM articles WHERE state = 'pending'")
         return [_record(r) for r in rows]
@@ -181,6 +281,48 @@ class Manifest:
 
     def generation(self) -> int:
         return int(self.get_meta("generation") or 0)
+
+    def last_write(self) -> float | None:
+        """When the set of done articles last changed (seconds since the epoch), if known."""
+        value = self.get_meta("last_write")
+        return float(value) if value else None
+
+    def totals(self) -> tuple[int, int]:
+        """(articles, chunks) that are done: what questions are answered from."""
+        row = self._db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(n_chunks), 0) FROM articles WHERE state = 'done'"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def changes(self, since: int, until: int) -> Changes | None:
+        """What a reader at generation ``since`` must apply to be at ``until``.
+
+        None when the log does not reach back that far (a manifest from before the log, or a
+        reader ahead of the manifest): the reader then reads everything. An article written
+        again after ``until`` is left for the next call, whose window holds its new version.
+        """
+        if since < int(self.get_meta("changes_from") or 0) or since > until:
+            return None
+        window = (since, until)
+        written = {
+            r["id"]: r["state"]
+            for r in self._db.execute(
+                "SELECT id, state FROM articles WHERE gen > ? AND gen <= ?", window
+            )
+        }
+        removed = [
+            r[0]
+            for r in self._db.execute(
+                "SELECT article_id FROM removed WHERE gen > ? AND gen <= ?", window
+            )
+        ]
+        chunks = []
+        done = [i for i, state in written.items() if state == "done"]
+        for record in self.get_many(done).values():
+            if record.state == "done":  # not being written again right now (then: next call)
+                for chunk_id, start, end in self.chunk_spans(record.id):
+                    chunks.append((chunk_id, record, record.text[start:end]))
+        return Changes(tuple(dict.fromkeys([*written, *removed])), tuple(chunks))
 
     def chunk_spans(self, article_id: str) -> list[tuple[str, int, int]]:
         rows = self._db.execute(
@@ -292,13 +434,17 @@ class Manifest:
 
     def mark_done(self, article_ids: Iterable[str]) -> None:
         with self._transaction():
+            gen = self._bump_generation()
             self._db.executemany(
-                "UPDATE articles SET state = 'done' WHERE id = ?", [(i,) for i in article_ids]
+                "UPDATE articles SET state = 'done', gen = ? WHERE id = ?",
+                [(gen, i) for i in article_ids],
             )
-            self._bump_generation()
 
-    def _bump_generation(self) -> None:
-        self.set_meta("generation", str(self.generation() + 1))
+    def _bump_generation(self) -> int:
+        gen = self.generation() + 1
+        self.set_meta("generation", str(gen))
+        self.set_meta("last_write", repr(time.time()))
+        return gen
 
     def set_story(self, article_ids: Iterable[str], story_id: str) -> None:
         with self._transaction():
@@ -319,7 +465,10 @@ class Manifest:
         with self._transaction():
             self._db.executemany("DELETE FROM articles WHERE id = ?", ids)
             self._db.executemany("DELETE FROM chunks WHERE article_id = ?", ids)
-            self._bump_generation()
+            gen = self._bump_generation()
+            self._db.executemany(
+                "INSERT INTO removed (article_id, gen) VALUES (?, ?)", [(i, gen) for (i,) in ids]
+            )
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
