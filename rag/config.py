@@ -180,7 +180,30 @@ class Settings(BaseSettings):
     )
     max_body_kb: int = Field(64, ge=1, description="Largest request body accepted, in KiB.")
 
-    @field_validator("allowed_origins", "api_keys", mode="before")
+    # --- keeping a served archive current -------------------------------------------------
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Keys for the admin routes (POST /api/admin/ingest: `newsrag ingest "
+        "--server`), sent as `Authorization: Bearer KEY` or `X-API-Key`. Unset: the "
+        "NEWSRAG_API_KEYS; neither set: the admin routes are refused.",
+    )
+    admin_key: SecretStr | None = Field(
+        None,
+        description="The key `newsrag ingest --server URL` sends: one of that server's admin "
+        "keys (or use --key).",
+    )
+    admin_max_upload_mb: float = Field(
+        512.0, gt=0, description="Largest upload POST /api/admin/ingest accepts, in MB."
+    )
+    refresh_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How often a serving process checks the manifest for changes written by "
+        "other processes (with NEWSRAG_CHROMA_URL); its own admin writes count at once. "
+        "0 = never.",
+    )
+
+    @field_validator("allowed_origins", "api_keys", "admin_keys", mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str):

@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from collections.abc import Sequence
@@ -39,6 +40,8 @@ from .index import ArchiveIndex
 from .manifest import ArticleRecord
 from .store import Neighbour
 from .types import Filters, Passage, date_number
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,13 @@ class Retriever:
         member in ``want_lang`` (a language filter) when it has one."""
         manifest = self.index.manifest
         info = manifest.story_info(list(best))
+        if len(info) < len(best):  # in the vector store, not (or no longer) in the manifest
+            log.info(
+                "skipped chunks of %d articles the manifest does not hold: %s",
+                len(best) - len(info),
+                ", ".join(a for a in best if a not in info)[:300],
+            )
+            best = {a: c for a, c in best.items() if a in info}
         groups: dict[str, list[_Candidate]] = {}
         for c in best.values():
             story = info.get(c.article_id, (c.article_id, ""))[0]
@@ -321,6 +331,8 @@ class Retriever:
             chosen[fetch[article_id]] = (found, story_score, langs)
 
         records = manifest.get_many([c.article_id for c, _, _ in chosen])
+        # an article being written again: its stored text may not match the chunk found yet
+        records = {a: r for a, r in records.items() if r.state == "done"}
         return [
             _passage(
                 c, records[c.article_id], max(score, c.score), langs - {records[c.article_id].lang}

@@ -152,11 +152,35 @@ class VectorStore:
         return self._query(self.chunks, vector, k, where, with_vectors=with_vectors)
 
     def get_chunks(self, ids: Sequence[str], vector: np.ndarray) -> list[Neighbour]:
-        """Chunks by id, scored by cosine with ``vector`` (vectors are normalised)."""
+        """Chunks by id, scored by cosine with ``vector`` (vectors are normalised).
+
+        Ids the store does not have are skipped (and logged): the lexical index can name a chunk
+        that a write has just replaced or removed, or one a stale client cannot read yet (an
+        embedded client whose files another process wrote fails with "Error finding id").
+        """
         if not ids:
             return []
-        got = self.chunks.get(ids=list(ids), include=["embeddings", "documents", "metadatas"])
-        return _scored(got, vector)
+        include = ["embeddings", "documents", "metadatas"]
+        try:
+            hits = _scored(self.chunks.get(ids=list(ids), include=include), vector)
+        except Exception as exc:
+            if not _is_chroma_error(exc):
+                raise
+            log.warning("reading %d chunks failed (%s); reading them one by one", len(ids), exc)
+            hits = []
+            for i in ids:
+                try:
+                    hits += _scored(self.chunks.get(ids=[i], include=include), vector)
+                except Exception as one:
+                    if not _is_chroma_error(one):
+                        raise
+        if len(hits) < len(ids):
+            found = {h.id for h in hits}
+            log.info(
+                "skipped %d chunks the vector store does not have (being written or removed): %s",
+                len(ids) - len(found), ", ".join(i for i in ids if i not in found)[:300],
+            )  # fmt: skip
+        return hits
 
     def vectors(self, ids: Sequence[str]) -> np.ndarray:
         got = self.chunks.get(ids=list(ids), include=["embeddings"])
@@ -169,10 +193,16 @@ class VectorStore:
         """Every chunk of the given articles, scored against ``vector``, in one round trip."""
         if not article_ids:
             return {}
-        got = self.chunks.get(
-            where={"article_id": {"$in": list(article_ids)}},
-            include=["embeddings", "documents", "metadatas"],
-        )
+        try:
+            got = self.chunks.get(
+                where={"article_id": {"$in": list(article_ids)}},
+                include=["embeddings", "documents", "metadatas"],
+            )
+        except Exception as exc:  # see get_chunks: a stale client; the caller keeps its own
+            if not _is_chroma_error(exc):
+                raise
+            log.warning("reading the chunks of %d articles failed (%s)", len(article_ids), exc)
+            return {}
         out: dict[str, list[Neighbour]] = {}
         for hit in _scored(got, vector):
             out.setdefault(str(hit.metadata["article_id"]), []).append(hit)
@@ -279,6 +309,12 @@ def _write(target: Any, method: str, **kwargs: Any) -> Any:
                 ) from exc
             log.info("%s is locked; trying again in %.2f s", name, delay)
             time.sleep(delay)
+
+
+def _is_chroma_error(exc: Exception) -> bool:
+    from chromadb.errors import ChromaError
+
+    return isinstance(exc, ChromaError)
 
 
 def _scored(got: Mapping[str, Any], vector: np.ndarray) -> list[Neighbour]:

@@ -29,7 +29,14 @@ from rag.errors import InputError, ModelError, NewsragError, StoreError
 from rag.manifest import ArticleRecord, Manifest
 from rag.types import Filters, Message, Turn
 
-from .present import article_json, article_link, error_json, passage_json, turn_json
+from .present import (
+    article_json,
+    article_link,
+    error_json,
+    passage_json,
+    status_json,
+    turn_json,
+)
 from .services import NotReady, Services
 
 log = logging.getLogger(__name__)
@@ -334,6 +341,15 @@ async def article(article_id: str, request: Request) -> dict[str, Any]:
     """A stored article: full text, metadata and the other languages of its story."""
     record, translations = load_article(request, article_id)
     return article_json(record, translations)
+
+
+@router.get("/api/status", tags=["health"])
+async def status(request: Request) -> dict[str, Any]:
+    """What the archive holds and how current the answers are: articles, chunks, when it was
+    last updated, and the manifest generation questions are answered from (``up_to_date`` once
+    the server has caught up with the last write)."""
+    engine_of(request)  # 503 with the reason while loading
+    return status_json(await run_in_threadpool(services_of(request).status))
 
 
 # --- OpenAI-compatible ----------------------------------------------------------------------

@@ -92,15 +92,45 @@ def ingest(
         float | None, typer.Option(help="Skip files larger than this (env NEWSRAG_MAX_FILE_MB).")
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Ingest through this running `newsrag serve` (e.g. http://127.0.0.1:7860): "
+            "the files are uploaded to it and it writes the index it serves.",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="The server's admin key (env NEWSRAG_ADMIN_KEY)."),
+    ] = None,
 ) -> None:
     """Ingest articles (.txt .md .html .jsonl .json .csv) into the index, incrementally."""
     from ingest.sources import parse_field_map
 
     cfg = settings(index_dir=index, embedding_model=model, max_file_mb=max_file_mb)
     mapping = parse_field_map(field_map)
-    from ui.ingest_view import run_ingest
+    if server:
+        from ui.remote_ingest import run_remote_ingest
 
-    report = run_ingest(cfg, paths, field_map=mapping, prune=prune, rebuild=rebuild, quiet=quiet)
+        given = [n for n, v in (("--index", index), ("--model", model), ("--rebuild", rebuild),
+                                ("--max-file-mb", max_file_mb)) if v]  # fmt: skip
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} cannot go with --server: the server ingests into its own "
+                "index with its own model and limits (--rebuild: stop the server and run "
+                "`newsrag ingest --rebuild` where the index is)."
+            )
+        admin_key = key or (cfg.admin_key.get_secret_value() if cfg.admin_key else None)
+        report = run_remote_ingest(
+            server, admin_key, paths, field_map=mapping, prune=prune, quiet=quiet
+        )
+    else:
+        from ui.ingest_view import run_ingest
+
+        report = run_ingest(
+            cfg, paths, field_map=mapping, prune=prune, rebuild=rebuild, quiet=quiet
+        )
     if report.articles_seen == 0:
         raise typer.Exit(1)
     if strict and report.problems:
@@ -428,13 +458,12 @@ def serve(
     index: IndexOpt = None,
 ) -> None:
     """The web chat, the HTTP API and the widget, until Ctrl+C."""
-    from ui.server import bind
+    from ui.server import bind, server_url
     from ui.server import serve as run_server
 
     cfg = settings(index_dir=index, host=host, port=port)
     bind(cfg.host, cfg.port).close()  # a taken port is one clear line, before models load
-    shown = "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host
-    url = cfg.public_url or f"http://{shown}:{cfg.port}"
+    url = server_url(cfg)
     _console(stderr=True).print(
         f"newsrag: web chat on {url}/ (API docs at {url}/docs, index {cfg.index_dir})",
         soft_wrap=True,

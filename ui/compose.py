@@ -14,6 +14,7 @@ from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag.errors import StoreError
 from rag.index import ArchiveIndex, delete_index, read_info
 from rag.retrieval import RetrievalConfig, Retriever
+from rag.writer_lock import WriterLock
 
 
 @dataclass
@@ -21,6 +22,11 @@ class IngestParts:
     embedder: Embedder
     index: ArchiveIndex
     ingestor: Ingestor
+    lock: WriterLock
+
+    def close(self) -> None:
+        self.index.close()
+        self.lock.release()
 
 
 def language_shift(settings: Settings, embedder: SentenceTransformerEmbedder) -> float:
@@ -29,10 +35,11 @@ def language_shift(settings: Settings, embedder: SentenceTransformerEmbedder) ->
     return embedder.spec.language_shift if embedder.spec else 0.0
 
 
-def story_threshold(settings: Settings, embedder: SentenceTransformerEmbedder) -> float:
+def story_threshold(settings: Settings, embedder: Embedder) -> float:
     if settings.story_threshold is not None:
         return settings.story_threshold
-    return embedder.spec.story_threshold if embedder.spec else StoryLinker.threshold
+    spec = getattr(embedder, "spec", None)  # the model's calibrated value, when it has one
+    return spec.story_threshold if spec else StoryLinker.threshold
 
 
 def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
@@ -46,19 +53,35 @@ def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
 
 
 def ingest_parts(settings: Settings, *, rebuild: bool = False) -> IngestParts:
-    embedder = embedder_for(settings)
-    if rebuild:
-        rebuild_keeping_sources(settings)
-    index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
-    ingestor = Ingestor(
+    """What a local ingest writes with; it holds the index's writer lock until ``close``.
+
+    The lock comes first, so a server or another ingest holding the index is one clear error
+    before the model loads (rag/writer_lock.py).
+    """
+    lock = WriterLock(settings.index_dir).acquire("ingest")
+    try:
+        embedder = embedder_for(settings)
+        if rebuild:
+            rebuild_keeping_sources(settings)
+        index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
+    except BaseException:
+        lock.release()
+        raise
+    return IngestParts(embedder, index, ingestor_for(settings, index, embedder), lock)
+
+
+def ingestor_for(
+    settings: Settings, index: ArchiveIndex, embedder: Embedder, *, update_lexical: bool = True
+) -> Ingestor:
+    return Ingestor(
         index,
         embedder,
         chunk_tokens=settings.chunk_tokens,
         chunk_overlap=settings.chunk_overlap,
         batch_chunks=settings.ingest_batch_chunks,
         linker=StoryLinker(threshold=story_threshold(settings, embedder)),
+        update_lexical=update_lexical,
     )
-    return IngestParts(embedder, index, ingestor)
 
 
 def rebuild_keeping_sources(settings: Settings) -> None:

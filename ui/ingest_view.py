@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -32,36 +33,7 @@ def run_ingest(
     with err.status("loading the embedding model…", spinner="dots"):
         parts = ingest_parts(settings, rebuild=rebuild)
     try:
-        progress = Progress(
-            SpinnerColumn(),
-            TextColumn("files {task.completed:.0f}/{task.fields[files]}"),
-            BarColumn(),
-            TextColumn(
-                "{task.fields[articles]} articles · {task.fields[chunks]} chunks "
-                "· {task.fields[rate]:.1f} chunks/s"
-            ),
-            TimeElapsedColumn(),
-            console=err,
-            disable=quiet,
-            transient=False,
-        )
-        with progress:
-            task = progress.add_task(
-                "ingest", total=None, files="?", articles=0, chunks=0, rate=0.0
-            )
-
-            def update(c: Counts) -> None:
-                rate = c.chunks / c.seconds if c.seconds > 0 else 0.0
-                progress.update(
-                    task,
-                    completed=c.files_done,
-                    total=c.files_total,
-                    files=c.files_total,
-                    articles=c.articles,
-                    chunks=c.chunks,
-                    rate=rate,
-                )
-
+        with progress_bar(err, quiet) as update:
             report = parts.ingestor.run(
                 paths,
                 field_map=field_map,
@@ -70,13 +42,48 @@ def run_ingest(
                 progress=update,
             )
     finally:
-        parts.index.close()
-    print_summary(Console(highlight=False), report, settings)
+        parts.close()
+    print_summary(Console(highlight=False), report, str(settings.index_dir))
     return report
 
 
-def print_summary(console: Console, r: IngestReport, settings: Settings) -> None:
-    table = Table(title=f"ingest into {settings.index_dir}", show_header=False, box=None)
+@contextmanager
+def progress_bar(err: Console, quiet: bool) -> Iterator[Callable[[Counts], None]]:
+    """A progress bar on stderr, and the function that moves it."""
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("files {task.completed:.0f}/{task.fields[files]}"),
+        BarColumn(),
+        TextColumn(
+            "{task.fields[articles]} articles · {task.fields[chunks]} chunks "
+            "· {task.fields[rate]:.1f} chunks/s"
+        ),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task("ingest", total=None, files="?", articles=0, chunks=0, rate=0.0)
+
+        def update(c: Counts) -> None:
+            rate = c.chunks / c.seconds if c.seconds > 0 else 0.0
+            progress.update(
+                task,
+                completed=c.files_done,
+                total=c.files_total,
+                files=c.files_total,
+                articles=c.articles,
+                chunks=c.chunks,
+                rate=rate,
+            )
+
+        yield update
+
+
+def print_summary(console: Console, r: IngestReport, target: str) -> None:
+    """The summary of an ingest into ``target`` (an index folder, or a server's URL)."""
+    table = Table(title=f"ingest into {target}", show_header=False, box=None)
     rows = [
         ("files", r.files),
         ("articles read", r.articles_seen),

@@ -7,11 +7,14 @@ is http(s); otherwise the link is our article page with the passage marked. Any 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from rag.manifest import ArticleRecord
 from rag.types import Citation, Filters, Passage, Turn
+
+if TYPE_CHECKING:
+    from .services import ArchiveStatus
 
 
 def safe_link(url: str | None) -> str | None:
@@ -117,6 +120,30 @@ def article_json(
         "translations": [
             {"id": t.id, "lang": t.lang, "title": t.title} for t in (translations or [])
         ],
+    }
+
+
+def _iso(epoch: float | None) -> str | None:
+    if epoch is None:
+        return None
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def status_json(s: ArchiveStatus) -> dict[str, Any]:
+    return {
+        "articles": s.articles,
+        "chunks": s.chunks,
+        "last_updated": _iso(s.last_updated),
+        "generation": s.generation,
+        "serving_generation": s.serving_generation,
+        "up_to_date": s.up_to_date,
+        "refreshed_at": _iso(s.refreshed_at),
+        "refresh_ms": None if s.refresh_seconds is None else round(s.refresh_seconds * 1000, 1),
+        "refresh_error": s.refresh_error,
+        "store": s.store,
+        "writes_here": s.writes_here,
     }
 
 

@@ -18,6 +18,9 @@
 - **Body size**: at most ``NEWSRAG_MAX_BODY_KB`` on ``/api`` and ``/v1``, whether announced by
   ``Content-Length`` or streamed; over it, 413. (Gradio's routes keep their own limits: its
   queue messages carry the whole conversation.)
+- **Admin routes** (``/api/admin/``) check their own keys (ui/admin.py: admin keys, never the
+  browser exemption), have no rate limit, and take uploads up to ``NEWSRAG_ADMIN_MAX_UPLOAD_MB``,
+  streamed to the route rather than held in memory here.
 
 Every refusal is a JSON error in the contract's shape (ui.present.error_json).
 """
@@ -43,6 +46,7 @@ from rag.config import Settings
 from .present import error_json
 
 API_PREFIXES = ("/api/", "/v1/")
+ADMIN_PREFIX = "/api/admin/"
 ASKING_ROUTES = frozenset({"/api/ask", "/api/ask/stream", "/v1/chat/completions", "/api/search"})
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_HEADERS = "Authorization, Content-Type, X-API-Key"
@@ -163,6 +167,22 @@ class BodyTooLarge(Exception):
     pass
 
 
+def _counted(receive: Receive, limit: int) -> Receive:
+    """``receive`` that raises BodyTooLarge once more than ``limit`` bytes came in."""
+    size = 0
+
+    async def counted() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise BodyTooLarge
+        return message
+
+    return counted
+
+
 class SecurityMiddleware:
     """The checks of this module's docstring, as one pure ASGI middleware (streaming-safe)."""
 
@@ -190,6 +210,9 @@ class SecurityMiddleware:
 
         client = scope.get("client")
         caller = identify(self.settings, headers, client[0] if client else None)
+        if path.startswith(ADMIN_PREFIX):
+            await self._admin(scope, receive, send, headers, caller)
+            return
         refusal = self._refusal(scope, headers, caller)
         if refusal is not None:
             await refusal(scope, receive, send)
@@ -248,7 +271,26 @@ class SecurityMiddleware:
                 )
         return None
 
-    def _too_large(self) -> Response:
+    async def _admin(
+        self, scope: Scope, receive: Receive, send: Send, headers: Headers, caller: Caller
+    ) -> None:
+        if caller.origin_forbidden:
+            refusal = self._refusal(scope, headers, caller)
+            assert refusal is not None
+            await refusal(scope, receive, send)
+            return
+        limit = int(self.settings.admin_max_upload_mb * 1024 * 1024)
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            await self._too_large(admin=True)(scope, receive, send)
+            return
+        await self.app(scope, _counted(receive, limit), send)
+
+    def _too_large(self, *, admin: bool = False) -> Response:
+        if admin:
+            from .admin import too_large_message
+
+            return _json(413, error_json("too_large", too_large_message(self.settings)))
         return _json(
             413,
             error_json(

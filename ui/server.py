@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
 
-from . import api, article_page
+from . import admin, api, article_page
 from .api import ApiError
 from .feedback import FeedbackStore
 from .present import error_json
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return HTMLResponse(render_docs(app.openapi()))
 
     app.include_router(article_page.router)
+    app.include_router(admin.router)  # before api's catch-all for unknown /api paths
     app.include_router(api.router)
     mount_chat(app, services)
     return app
@@ -253,10 +254,33 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_url(settings: Settings) -> str:
+    """Where people reach this server: the public URL, else the address it listens on."""
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return settings.public_url or f"http://{shown}:{settings.port}"
+
+
 def serve(settings: Settings, *, log_level: str = "info") -> None:
-    """Runs the app with uvicorn until interrupted, on ``settings.host:settings.port``."""
+    """Runs the app with uvicorn until interrupted, on ``settings.host:settings.port``.
+
+    On an embedded index that exists, the server holds the index's writer lock while it runs
+    (rag/writer_lock.py): another process's writes would not reach its open Chroma client, so
+    they go through its admin routes instead. With a Chroma server it holds no lock: separate
+    ingest processes write, and this server follows them (rag/refresh.py).
+    """
     import uvicorn
 
+    from rag.manifest import Manifest
+    from rag.writer_lock import WriterLock
+
     sock = bind(settings.host, settings.port)
-    config = uvicorn.Config(create_app(settings), log_level=log_level, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    services = Services(settings, url=server_url(settings))
+    if not settings.chroma_url and (settings.index_dir / Manifest.FILENAME).exists():
+        services.writer_lock = WriterLock(settings.index_dir).acquire("serve", url=services.url)
+    try:
+        app = create_app(settings, services=services)
+        config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        if services.writer_lock is not None:
+            services.writer_lock.release()

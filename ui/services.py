@@ -4,6 +4,11 @@ The engine (embedding model, index, BM25) takes seconds to load, so ``Services.s
 it in a background thread: ``/healthz`` answers at once, ``/readyz`` and every question wait
 for ``engine()``, which raises ``NotReady`` (still loading) or the ``NewsragError`` that stopped
 the load (no index yet, wrong model…) with its message for the person.
+
+Once loaded, a ``Refresher`` keeps the served index current in the background (rag/refresh.py),
+and ``write`` gives the admin routes the one way to write the index while it is served: one
+write at a time, under the index's writer lock (held by ``newsrag serve`` itself on an embedded
+index), on a manifest connection of its own; when it returns, questions see what it wrote.
 """
 
 from __future__ import annotations
@@ -12,15 +17,21 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from rag.chat import Engine
 from rag.config import Settings
-from rag.errors import NewsragError
+from rag.errors import IndexBusyError, NewsragError
+from rag.refresh import Refresher
+from rag.writer_lock import WriterLock
 
 if TYPE_CHECKING:
+    from ingest.sync import Ingestor
+
     from .feedback import FeedbackStore
     from .security import RateLimiter
+
+T = TypeVar("T")
 
 
 log = logging.getLogger(__name__)
@@ -32,16 +43,44 @@ class NotReady(NewsragError):
     exit_code = 7
 
 
+class WriteBusy(IndexBusyError):
+    """Another write through this server is running."""
+
+
+@dataclass(frozen=True)
+class ArchiveStatus:
+    articles: int
+    chunks: int
+    last_updated: float | None  # when the set of articles last changed (epoch seconds)
+    generation: int  # the manifest's
+    serving_generation: int  # the one questions are answered from
+    refreshed_at: float | None
+    refresh_seconds: float | None
+    refresh_error: str | None
+    store: str  # "embedded" or "chroma server"
+    writes_here: bool  # this server holds the index's writer lock
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.serving_generation == self.generation
+
+
 @dataclass
 class Services:
     settings: Settings
     load: Callable[[Settings], Engine] | None = None  # default: ui.compose.engine_parts
     feedback: FeedbackStore | None = None  # attached by ui.server.create_app
     limiter: RateLimiter | None = None
+    writer_lock: WriterLock | None = None  # held for the process's life by `serve` (embedded)
+    url: str | None = None  # where this server is reached, for the lock's holder details
+    refresher: Refresher | None = None
     _engine: Engine | None = None
     _error: NewsragError | None = None
     _loaded: threading.Event = field(default_factory=threading.Event)
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _write_mutex: threading.Lock = field(default_factory=threading.Lock)
+    _status_lock: threading.Lock = field(default_factory=threading.Lock)
+    _totals: tuple[int, tuple[int, int]] = (-1, (0, 0))  # (generation, (articles, chunks))
 
     @classmethod
     def with_engine(cls, settings: Settings, engine: Engine) -> Services:
@@ -53,6 +92,7 @@ class Services:
 
     def start(self, *, background: bool = True) -> None:
         if self._loaded.is_set():
+            self._start_refresher()
             return
         if background:
             threading.Thread(target=self._load, name="newsrag-load", daemon=True).start()
@@ -70,6 +110,7 @@ class Services:
                 self._closers.append(parts.close)
                 self._engine = parts.engine
             self._engine.warm_up()
+            self._start_refresher()
         except NewsragError as err:
             self._error = err
         except Exception as err:  # a bug: keep the traceback in the log, say so in the page
@@ -95,7 +136,128 @@ class Services:
             raise self._error
         raise NotReady("The archive is still loading; try again in a few seconds.")
 
+    def _start_refresher(self) -> None:
+        if self._engine is None or self.refresher is not None:
+            return
+        self.refresher = Refresher(
+            self._engine.retriever.index,
+            interval=self.settings.refresh_seconds,
+            save=lambda: self.writer_lock is not None and self.writer_lock.held,
+        )
+        self.refresher.start()
+
+    @property
+    def writing(self) -> bool:
+        """A write through this server is running."""
+        return self._write_mutex.locked()
+
+    def begin_write(self) -> WriteSession:
+        """Exclusive write access to the served index, until the session is closed.
+
+        Raises WriteBusy when another write through this server is running, IndexBusyError
+        when another process writes the index (possible with a Chroma server, where `serve`
+        does not hold the lock), NotReady while the engine loads.
+        """
+        return WriteSession(self)
+
+    def write(self, run: Callable[[Ingestor], T]) -> T:
+        """``run`` with an Ingestor over the served index; questions see its work after it."""
+        return self.begin_write().run(run)
+
+    def status(self) -> ArchiveStatus:
+        """What the served archive holds and how current the answers are (GET /api/status)."""
+        index = self.engine().retriever.index
+        manifest = index.manifest
+        generation = manifest.generation()
+        with self._status_lock:
+            if self._totals[0] != generation:
+                self._totals = (generation, manifest.totals())
+            articles, chunks = self._totals[1]
+        refreshed = self.refresher.status() if self.refresher else None
+        serving = index.lexical().generation
+        return ArchiveStatus(
+            articles=articles,
+            chunks=chunks,
+            last_updated=manifest.last_write(),
+            generation=generation,
+            serving_generation=serving,
+            refreshed_at=refreshed.refreshed_at if refreshed else None,
+            refresh_seconds=refreshed.refresh_seconds if refreshed else None,
+            refresh_error=refreshed.error if refreshed else None,
+            store="chroma server" if self.settings.chroma_url else "embedded",
+            writes_here=self.writer_lock is not None and self.writer_lock.held,
+        )
+
+    def refresh_after_write(self) -> None:
+        """Questions see the write when it returns (even one cut short: what it stored)."""
+        self._start_refresher()
+        assert self.refresher is not None
+        try:
+            self.refresher.refresh_now(save=True)  # still the writer: it saves
+        except Exception:
+            log.exception("refreshing after a write failed; the next check tries again")
+
     def close(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
         for close in self._closers:
             close()
         self._closers.clear()
+
+
+class WriteSession:
+    """One write through the server (see Services.begin_write); ``run`` closes it."""
+
+    def __init__(self, services: Services) -> None:
+        from rag.index import ArchiveIndex
+        from rag.manifest import Manifest
+
+        from .compose import ingestor_for
+
+        engine = services.engine()
+        if not services._write_mutex.acquire(blocking=False):
+            raise WriteBusy(
+                "Another ingest through this server is running: try again when it has "
+                "finished (one write at a time keeps the counts exact)."
+            )
+        self._services = services
+        self._own_lock: WriterLock | None = None
+        self._open = False
+        try:
+            held = services.writer_lock
+            if held is None or not held.held:
+                self._own_lock = WriterLock(services.settings.index_dir).acquire(
+                    "ingest", url=services.url
+                )
+            served = engine.retriever.index
+            # a connection of its own: its transactions never mix with the questions' reads
+            self._index = ArchiveIndex(served.index_dir, Manifest(served.index_dir), served.store)
+        except BaseException:
+            self._release()
+            raise
+        self.ingestor = ingestor_for(
+            services.settings, self._index, engine.embedder, update_lexical=False
+        )
+        self._open = True
+
+    def run(self, work: Callable[[Ingestor], T]) -> T:
+        try:
+            return work(self.ingestor)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        try:
+            self._index.close()
+            self._services.refresh_after_write()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._own_lock is not None:
+            self._own_lock.release()
+            self._own_lock = None
+        self._services._write_mutex.release()

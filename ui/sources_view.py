@@ -205,7 +205,7 @@ def run_sync(
                 parts.ingestor, settings, names=names, force=force, progress=progress
             )
         finally:
-            parts.index.close()
+            parts.close()  # and the writer lock
     print_sync_summary(Console(highlight=False), report, settings)
     return report
 

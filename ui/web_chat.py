@@ -19,7 +19,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import gradio as gr
@@ -187,7 +187,27 @@ def mode_html(services: Services, ui_lang: str) -> str:
     except NewsragError:
         return f'<p class="nr-mode" id="nr-mode">{esc(t(ui_lang, "answerer_loading"))}</p>'
     name = t(ui_lang, "llm", name=mode[4:]) if mode.startswith("llm:") else t(ui_lang, mode)
-    return f'<p class="nr-mode" id="nr-mode">{esc(t(ui_lang, "answerer", mode=name))}</p>'
+    return (
+        f'<p class="nr-mode" id="nr-mode">{esc(t(ui_lang, "answerer", mode=name))}</p>'
+        + archive_html(services, ui_lang)
+    )
+
+
+def archive_html(services: Services, ui_lang: str) -> str:
+    """ "Archive updated 1 December 2026, 1,234 articles": small, under the answerer's line."""
+    try:
+        status = services.status()
+    except NewsragError:  # still loading: the answerer's line says so
+        return ""
+    except Exception:  # a line of decoration never stops the page
+        log.debug("no archive status for the page", exc_info=True)
+        return ""
+    if status.last_updated is None:
+        return ""
+    day = datetime.fromtimestamp(status.last_updated).date().isoformat()
+    n = f"{status.articles:,}".replace(",", "." if ui_lang == "it" else ",")
+    line = t(ui_lang, "archive_status", date=format_date(day, ui_lang), n=n)
+    return f'<p class="nr-mode" id="nr-archive">{esc(line)}</p>'
 
 
 # --- the conversation -----------------------------------------------------------------------

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -19,34 +15,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture
-def chroma_server(tmp_path):
-    import chromadb
-
-    port = _free_port()
-    log = (tmp_path / "chroma.log").open("w")
-    chroma = Path(sys.executable).parent / "chroma"
-    data = tmp_path / "server-data"
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.time() + 60
-    while True:
-        try:
-            chromadb.HttpClient(host="127.0.0.1", port=port).heartbeat()
-            break
-        except Exception:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"chroma run did not start: {(tmp_path / 'chroma.log').read_text()}")
-            time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}", port, data
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
 
 
 def test_ingest_and_query_through_a_chroma_server(tmp_path, seeds_dir, chroma_server, e5_embedder):

@@ -1,0 +1,236 @@
+"""The admin routes: writing the served index (``newsrag ingest --server URL`` uses them).
+
+While ``newsrag serve`` holds an embedded index, it is the one process that may write it
+(rag/writer_lock.py), so new articles reach it through here. Every admin route needs one of
+``NEWSRAG_ADMIN_KEYS`` (or, when those are unset, of ``NEWSRAG_API_KEYS``) as ``Authorization:
+Bearer KEY`` or ``X-API-Key``; with neither set the routes are refused: they are never open by
+default, and a browser on an allowed origin gets no exemption here. The key is checked before
+the body is read.
+
+``POST /api/admin/ingest`` takes a multipart body: ``meta``, a JSON object ``{"files": [{"where",
+"file_id"}, …], "field_map": {…} | null, "prune_roots": [...] | null}`` (each uploaded file's
+path on the sending machine, see ingest/uploads.py), and the ``files`` parts in the same order.
+It answers with the ingest report as JSON, or, when the request accepts
+``application/x-ndjson``, with one ``{"progress": …}`` line per step and a last ``{"report": …}``
+(or ``{"error": …}``) line, which keeps a long ingest's connection alive through proxies. When
+it answers, questions are answered from what it wrote.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import queue
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.responses import JSONResponse, StreamingResponse
+
+from ingest.sync import Counts, IngestReport
+from ingest.uploads import Received, Sent, ingest_received, receive
+from rag.config import Settings
+from rag.errors import IndexBusyError, InputError, NewsragError
+
+from .api import ApiError, answering_error, engine_of, services_of
+from .present import error_json
+from .security import BodyTooLarge, sent_key
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+MAX_FILES = 200_000  # per upload; the size limit (NEWSRAG_ADMIN_MAX_UPLOAD_MB) binds first
+MAX_META_BYTES = 256 << 20
+PROGRESS_EVERY_S = 0.5
+NDJSON = "application/x-ndjson"
+
+
+def admin_keys(settings: Settings) -> list[str]:
+    keys = settings.admin_keys or settings.api_keys
+    return [k.get_secret_value() for k in keys]
+
+
+def check_admin(request: Request) -> None:
+    """The request carries an admin key, or an ApiError says what is missing."""
+    keys = admin_keys(services_of(request).settings)
+    if not keys:
+        raise ApiError(
+            403,
+            "admin_disabled",
+            "The admin routes are off on this server: set NEWSRAG_ADMIN_KEYS (or "
+            "NEWSRAG_API_KEYS) in its environment and restart it.",
+        )
+    sent = sent_key(request.headers)
+    if sent is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "An admin key is required: send it as `Authorization: Bearer KEY` or "
+            "`X-API-Key: KEY` (`newsrag ingest --server` reads it from NEWSRAG_ADMIN_KEY or "
+            "--key).",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not any(hmac.compare_digest(sent, k) for k in keys):
+        raise ApiError(
+            401, "unauthorized", "The admin key is not valid: use one of NEWSRAG_ADMIN_KEYS."
+        )
+
+
+def busy(err: IndexBusyError) -> ApiError:
+    return ApiError(409, "busy", str(err), headers={"Retry-After": "10"})
+
+
+@router.post("/api/admin/ingest", tags=["admin"], response_model=None)
+async def admin_ingest(request: Request) -> JSONResponse | StreamingResponse:
+    """Ingests uploaded files (the formats `newsrag ingest` reads) into the served index and
+    answers with the ingest report; needs an admin key (see ui/admin.py)."""
+    check_admin(request)
+    services = services_of(request)
+    settings = services.settings
+    engine_of(request)  # 503 while the archive loads, before the upload is read
+    if services.writing:  # and a 409 before it is read, when a write is running here
+        raise busy(IndexBusyError("Another ingest through this server is running: try again "
+                                  "when it has finished."))  # fmt: skip
+    try:
+        form = await request.form(
+            max_files=MAX_FILES, max_fields=MAX_FILES + 10, max_part_size=MAX_META_BYTES
+        )
+    except BodyTooLarge:
+        raise ApiError(413, "too_large", too_large_message(settings)) from None
+    folder = Path(tempfile.mkdtemp(prefix="newsrag-upload-"))
+    try:
+        sent, field_map, prune_roots = parse_meta(form.get("meta"))
+        uploads = [f for f in form.getlist("files") if isinstance(f, UploadFile)]
+        if len(uploads) != len(sent):
+            raise ApiError(
+                422, "validation",
+                f"meta lists {len(sent)} files but {len(uploads)} were uploaded as `files`.",
+                field="files",
+            )  # fmt: skip
+        received = await run_in_threadpool(
+            receive, folder, [(s, u.file) for s, u in zip(sent, uploads, strict=True)]
+        )
+        await form.close()
+        try:
+            session = await run_in_threadpool(services.begin_write)
+        except IndexBusyError as err:
+            raise busy(err) from err
+        except NewsragError as err:
+            raise answering_error(err) from err
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+    def work(progress: Any = None) -> IngestReport:
+        try:
+            return session.run(
+                lambda ingestor: ingest_received(
+                    ingestor, received, field_map=field_map, max_bytes=settings.max_file_bytes,
+                    prune_roots=prune_roots, progress=progress,
+                )
+            )  # fmt: skip
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    if NDJSON in request.headers.get("accept", ""):
+        return StreamingResponse(
+            _progress_lines(work, len(received)),
+            media_type=NDJSON,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    try:
+        report = await run_in_threadpool(work)
+    except NewsragError as err:
+        raise answering_error(err) from err
+    log.info("admin ingest: %s", _summary(report, received))
+    return JSONResponse(report.to_json())
+
+
+async def _progress_lines(work: Any, files: int) -> AsyncIterator[str]:
+    """Runs ``work`` in a thread of its own (a client that leaves does not stop it) and
+    streams its progress, then its report."""
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
+    last = [0.0]
+
+    def progress(c: Counts) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S or c.files_done == c.files_total:
+            last[0] = now
+            events.put({"progress": asdict(c)})
+
+    def run() -> None:
+        try:
+            report = work(progress)
+            log.info("admin ingest: %d files, %s", files, _counts(report))
+            events.put({"report": report.to_json()})
+        except NewsragError as err:
+            e = answering_error(err)
+            events.put(error_json(e.code, e.message))
+        except Exception:
+            log.exception("admin ingest failed")
+            events.put(error_json("internal", "The ingest failed; see the server log."))
+
+    threading.Thread(target=run, name="newsrag-admin-ingest", daemon=True).start()
+    while True:
+        event = await run_in_threadpool(events.get)
+        yield json.dumps(event, ensure_ascii=False) + "\n"
+        if "progress" not in event:
+            return
+
+
+def parse_meta(raw: object) -> tuple[list[Sent], dict[str, str] | None, list[str] | None]:
+    if not isinstance(raw, str):
+        raise ApiError(
+            422, "validation",
+            "The upload needs a `meta` field: a JSON object listing the files (see /docs).",
+            field="meta",
+        )  # fmt: skip
+    try:
+        meta = json.loads(raw)
+        if not isinstance(meta, Mapping) or not isinstance(meta.get("files"), list):
+            raise InputError('meta must be a JSON object with a "files" list.')
+        sent = [Sent.from_json(f, n) for n, f in enumerate(meta["files"])]
+        field_map = meta.get("field_map")
+        if field_map is not None and not (
+            isinstance(field_map, Mapping)
+            and all(isinstance(k, str) and isinstance(v, str) for k, v in field_map.items())
+        ):
+            raise InputError('meta "field_map" must map field names to column names.')
+        roots = meta.get("prune_roots")
+        if roots is not None and not (
+            isinstance(roots, list) and all(isinstance(r, str) and r for r in roots)
+        ):
+            raise InputError('meta "prune_roots" must be a list of paths.')
+    except ValueError as err:
+        raise ApiError(422, "validation", f"meta is not valid JSON ({err}).", field="meta") from err
+    except InputError as err:
+        raise ApiError(422, "validation", str(err), field="meta") from err
+    return sent, (dict(field_map) if field_map is not None else None), roots
+
+
+def too_large_message(settings: Settings) -> str:
+    return (
+        f"The upload is larger than {settings.admin_max_upload_mb:g} MB "
+        "(NEWSRAG_ADMIN_MAX_UPLOAD_MB on the server): ingest the folders one by one, or raise "
+        "the limit."
+    )
+
+
+def _counts(report: IngestReport) -> str:
+    return (
+        f"added {report.added}, updated {report.updated}, unchanged {report.unchanged}, "
+        f"removed {report.removed}, problems {len(report.problems)}"
+    )
+
+
+def _summary(report: IngestReport, received: list[Received]) -> str:
+    return f"{len(received)} files, {_counts(report)}"
