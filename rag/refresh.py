@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 class RefreshStatus:
     serving_generation: int  # what questions are answered from
     manifest_generation: int  # what the archive is at
-    refreshed_at: float | None  # when the last refresh finished (seconds since the epoch)
-    refresh_seconds: float | None  # how long it took
+    refreshed_at: float | None  # when the last refresh that changed something finished
+    refresh_seconds: float | None  # how long that refresh took
     error: str | None  # why the last refresh failed, if it did (the old snapshot is kept)
 
 
@@ -83,10 +83,10 @@ class Refresher:
             except Exception as exc:
                 self._error = f"{type(exc).__name__}: {exc}"
                 raise
-            self._took = time.perf_counter() - t0
-            self._refreshed_at = time.time()
             self._error = None
-            if lexical.generation != before:
+            if lexical.generation != before:  # a check that found nothing to do is not timed
+                self._took = time.perf_counter() - t0
+                self._refreshed_at = time.time()
                 log.info(
                     "index refreshed: generation %s -> %s in %.0f ms (%d chunks, %d segments)",
                     before, lexical.generation, self._took * 1000, len(lexical),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -31,6 +33,10 @@ def test_an_answer_cites_the_deir_ezzor_passage_and_its_marker_targets_the_card(
     page = new_page()
     open_chat(page, server.url)
     expect(page.locator("#nr-mode")).to_contain_text("extractive")
+    # and, discreetly, how current the archive is (GET /api/status says the same)
+    expect(page.locator("#nr-archive")).to_contain_text(
+        re.compile(r"Archive updated .*, \d+ articles")
+    )
     ask(page, "where is Isis still active in Syria?")
 
     cite = page.locator("#nr-chat a.nr-cite").first
