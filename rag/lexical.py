@@ -277,17 +277,12 @@ class LexicalIndex:
         """The BM25 score of a chunk of average length holding each of the query's indexed words
         once: the unit in which retrieval weighs lexical evidence (a passage in another language
         that shares one name with the question gets a small share of it, not the whole)."""
-        if not self.docs:
+        if not self._count:
             return 0.0
-        vocab = self._bm25.vocab_dict
-        ids = [vocab[t] for t in tokenize(query, lang) if t in vocab]
-        if not ids:
-            return 0.0
-        indptr = self._bm25.scores["indptr"]
-        n = float(self._bm25.scores["num_docs"])
-        df = np.asarray([indptr[i + 1] - indptr[i] for i in ids], dtype=np.float64)
-        idf = np.log(1.0 + (n - df + 0.5) / (df + 0.5))  # bm25s' "lucene" idf
-        return float(idf.sum() / (1.0 + self._bm25.k1))
+        n = self._count
+        df = [len(self._postings(t)[0]) for t in tokenize(query, lang)]
+        idf = [math.log(1.0 + (n - d + 0.5) / (d + 0.5)) for d in df if d]  # bm25s' "lucene"
+        return float(sum(idf) / (1.0 + K1))
 
     def unknown_words(self, query: str, lang: str) -> list[str]:
         """The question's words (not stop words) that no indexed chunk contains, in any language.

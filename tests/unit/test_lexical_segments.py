@@ -175,3 +175,18 @@ def test_what_a_crash_leaves_is_ignored_and_an_older_format_is_rebuilt(tmp_path,
     LexicalIndex.build(items[:5], generation=3).save(old)
     assert not (old / LexicalIndex.DIRNAME / "bm25").exists()
     assert LexicalIndex.load(old).generation == 3
+
+
+def test_full_match_is_the_idf_sum_bm25s_gives(belebele):
+    import bm25s
+
+    items, questions = belebele
+    index = LexicalIndex.build(items, generation=1)
+    ref = bm25s.BM25()
+    ref.index([tokenize(text, doc.lang) or [""] for doc, text in items], show_progress=False)
+    indptr, n = ref.scores["indptr"], float(ref.scores["num_docs"])
+    for q in questions[:50]:
+        ids = [ref.vocab_dict[t] for t in tokenize(q["question"], q["lang"]) if t in ref.vocab_dict]
+        df = np.asarray([indptr[i + 1] - indptr[i] for i in ids], dtype=np.float64)
+        want = float(np.log(1.0 + (n - df + 0.5) / (df + 0.5)).sum() / (1.0 + ref.k1))
+        assert index.full_match(q["question"], q["lang"]) == pytest.approx(want, rel=1e-9)
