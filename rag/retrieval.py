@@ -10,17 +10,27 @@
    The dense side searches each other language with the question moved into it: the
    question's vector plus ``language_shift`` times the difference of the two languages'
    centroids (ArchiveIndex.language_centroids, measured on the archive's own translated
-   stories), which ranks translations as a search within one language would. The passages
+   stories; in an archive with too few of them, the model's own, measured on translated news
+   and shipped with it: rag/data/language/), which ranks translations as a search within one
+   language would. The passages
    still report their plain cosine to the question (the scale refusal is calibrated on).
 3. Time in the question is a preference, never a filter (only the person's own filters exclude
    articles): among the candidates about as relevant as the best (``recency_window``), those
    about the asked time (published then, or mentioning one of its years: news keeps recalling
    past events) come first; questions about the present ("still", "ancora", "latest") favour
    recent articles the same way, with a bonus that halves every ``recency_half_life_days``.
-4. One result per article (its best chunk) and per story, shown through the version whose
-   passage matched best, with the languages it is also in: a story is never represented by a
-   translation that lacks the passage that matched. Only a language filter set by the person
-   shows a story through its version in that language.
+   Only candidates that name the most of what the question names get either bonus: a recent
+   article about Syria is not pulled up for "the latest attacks in the Sahel".
+4. Names first (``coverage``): each candidate counts the names and numbers of the question
+   its chunk or title mentions, in any spelling or language form (rag/mentions.py). An
+   article is represented by its chunk that mentions the most of them, then by score, and a
+   story by such a version: the Italian version that names "Acharan" represents the story
+   for "who attacked the base at Acharan?", not the English one without that line. With
+   ``coverage="rank"`` stories are also ranked by it before their score.
+5. One result per article and per story, shown through the version whose passage matched
+   best, with the languages it is also in: a story is never represented by a translation
+   that lacks the passage that matched. Only a language filter set by the person shows a
+   story through its version in that language.
 """
 
 from __future__ import annotations
@@ -86,6 +96,12 @@ class RetrievalConfig:
     recency_weight: float = 0.15
     recency_half_life_days: float = 365.0
     recency_window: float = 0.10  # only candidates this close to the best get the bonus
+    # passages that mention more of the names and numbers the question asks about: "pick"
+    # shows a story (and an article) through them; "rank" also ranks stories by it first
+    coverage: Literal["pick", "rank", "off"] = "pick"
+    # BM25 evidence for passages in another language than the question's (shared names and
+    # numbers, but also chance overlaps of short words)
+    cross_lexical: bool = True
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
@@ -104,6 +120,11 @@ class _Candidate:
     meta: dict[str, Any] | None = None
     score: float = 0.0
     cosine: float = 0.0  # cosine to the question itself (reported: refusal is calibrated on it)
+    covered: int = 0  # how many of the question's names and numbers the chunk mentions
+
+    @property
+    def key(self) -> tuple[int, float]:
+        return self.covered, self.score
 
 
 def chroma_where(filters: Filters, *, with_lang: bool = True) -> dict[str, Any] | None:
@@ -123,11 +144,19 @@ def chroma_where(filters: Filters, *, with_lang: bool = True) -> dict[str, Any] 
 
 class Retriever:
     def __init__(
-        self, index: ArchiveIndex, embedder: Embedder, config: RetrievalConfig | None = None
+        self,
+        index: ArchiveIndex,
+        embedder: Embedder,
+        config: RetrievalConfig | None = None,
+        *,
+        model_centroids: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.index = index
         self.embedder = embedder
         self.config = config or RetrievalConfig()
+        # the model's own language direction (rag.models.language_centroids), for archives
+        # with too few translated stories to measure theirs
+        self.model_centroids = model_centroids or {}
 
     def search(
         self,
@@ -157,16 +186,18 @@ class Retriever:
         if not candidates:
             return []
         unit = self.index.lexical().full_match(query, lang) if cfg.lexical_norm == "query" else 0.0
+        if cfg.coverage != "off":
+            _cover(candidates, query, lang, when or TimeRange())
         self._fuse(candidates, recency, when or TimeRange(), unit)
         best_per_article: dict[str, _Candidate] = {}
-        for c in sorted(candidates, key=lambda c: -c.score):
+        for c in sorted(candidates, key=lambda c: c.key, reverse=True):
             best_per_article.setdefault(c.article_id, c)
         return self._one_per_story(best_per_article, want_lang, filters, qvec, moved, k)
 
     def _moved_queries(self, qvec: np.ndarray, lang: str) -> dict[str, np.ndarray]:
         """The question's vector moved into each other language that has a centroid."""
         shift = self.config.language_shift
-        centroids = self.index.language_centroids() if shift else {}
+        centroids = (self.index.language_centroids() or self.model_centroids) if shift else {}
         if lang not in centroids:
             return {}
         moved = {}
@@ -221,6 +252,8 @@ class Retriever:
         for hit in found.values():
             pos = lexical.position(hit.id)
             lex = float(lex_scores[pos]) if pos is not None and len(lex_scores) else 0.0
+            if not self.config.cross_lexical and hit.metadata.get("lang") != lang:
+                lex = 0.0
             dense, cosine = _cosines(hit, qvec, moved)
             out.append(
                 _Candidate(hit.id, str(hit.metadata["article_id"]), dense, lex, hit.document,
@@ -250,6 +283,9 @@ class Retriever:
                     c.score = c.lexical / top_lex
                 else:
                     c.score = c.dense + cfg.lexical_weight * c.lexical / top_lex
+        if cfg.coverage != "off":  # a time bonus only for what names what the question names
+            most = max(c.covered for c in candidates)
+            candidates = [c for c in candidates if c.covered == most]
         best = max(c.score for c in candidates)
         close = [c for c in candidates if c.score >= best - cfg.recency_window]
         if when:
@@ -296,7 +332,8 @@ class Retriever:
         for c in best.values():
             story = info.get(c.article_id, (c.article_id, ""))[0]
             groups.setdefault(story, []).append(c)
-        ranked = sorted(groups.items(), key=lambda kv: -max(c.score for c in kv[1]))
+        order = (lambda c: c.key) if self.config.coverage == "rank" else (lambda c: c.score)
+        ranked = sorted(groups.items(), key=lambda kv: max(order(c) for c in kv[1]), reverse=True)
         members = manifest.stories_members([story for story, _ in ranked])
 
         chosen: list[tuple[_Candidate, float, set[str]]] = []
@@ -304,13 +341,13 @@ class Retriever:
         for story, cands in ranked:
             if len(chosen) >= k:
                 break
-            top = max(cands, key=lambda c: c.score)
+            top = max(cands, key=lambda c: c.key)
             langs = {lang for _, lang in members.get(story, [])} or {info[top.article_id][1]}
             here = [c for c in cands if info.get(c.article_id, ("", ""))[1] == want_lang]
             if want_lang is None:
                 pick = top
             elif here:
-                pick = max(here, key=lambda c: c.score)
+                pick = max(here, key=lambda c: c.key)
             else:
                 sibling = next((a for a, lang in members.get(story, []) if lang == want_lang), None)
                 if sibling is None and filters.lang and info[top.article_id][1] != filters.lang:
@@ -318,7 +355,7 @@ class Retriever:
                 pick = top
                 if sibling is not None:
                     fetch[sibling] = len(chosen)
-            chosen.append((pick, top.score, langs))
+            chosen.append((pick, max(c.score for c in cands), langs))
 
         siblings = self.index.store.chunks_of_articles(
             list(fetch), moved.get(want_lang or "", qvec)
@@ -340,6 +377,27 @@ class Retriever:
             for c, score, langs in chosen
             if c.article_id in records
         ]
+
+
+def _cover(candidates: list[_Candidate], query: str, lang: str, when: TimeRange) -> None:
+    """Count, for each candidate, the question's names and numbers its chunk (or its
+    article's title) mentions, in any spelling or language form (rag/mentions.py). A year
+    the asked time stands for is not counted: time is a preference of its own."""
+    from .mentions import PassageWords, mentions
+    from .question import Term, terms
+
+    lo, hi = when.years() if when else (0, -1)
+
+    def is_asked_year(t: Term) -> bool:
+        return t.kind == "number" and t.text.isdigit() and lo <= int(t.text) <= hi
+
+    asked = [t for t in terms(query, lang) if not is_asked_year(t)]
+    if not asked:
+        return
+    for c in candidates:
+        meta = c.meta or {}
+        words = PassageWords(f"{meta.get('title') or ''}\n{c.text}", str(meta.get("lang", "")))
+        c.covered = sum(mentions(words, t, lang) for t in asked)
 
 
 def _cosines(hit: Neighbour, qvec: np.ndarray, moved: dict[str, np.ndarray]) -> tuple[float, float]:

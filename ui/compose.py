@@ -13,6 +13,7 @@ from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
 from rag.errors import StoreError
 from rag.index import ArchiveIndex, delete_index, read_info
+from rag.models import language_centroids
 from rag.retrieval import RetrievalConfig, Retriever
 from rag.writer_lock import WriterLock
 
@@ -146,6 +147,7 @@ def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
             lexical_weight=settings.lexical_weight,
             language_shift=language_shift(settings, embedder),
         ),
+        model_centroids=language_centroids(embedder.spec.name) if embedder.spec else None,
     )
     answerer: Answerer
     rewriter: Rewriter | None = None

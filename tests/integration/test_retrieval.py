@@ -269,3 +269,42 @@ def test_other_languages_are_ranked_with_the_question_moved_into_them(tmp_path, 
         vectors = idx.store.vectors([h.chunk_id for h in hits])
         assert [h.dense for h in hits] == pytest.approx(list(vectors @ qvec), abs=1e-4)
     idx.close()
+
+
+def test_an_archive_without_translations_moves_questions_along_the_models_direction(tmp_path):
+    embedder = HashEmbedder(dim=256)
+    idx = ArchiveIndex.open(
+        Settings(index_dir=tmp_path / "index"), model_label=embedder.label, dim=embedder.dim
+    )
+    source = tmp_path / "it.jsonl"
+    near = "Il convoglio Deir Ezzor border convoy attraversa il confine."
+    far = "Pioggia e neve sono attese domani nel nord del paese."
+    rows = [article("near", near, lang="it"), article("far", far, lang="it")]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    Ingestor(idx, embedder, chunk_tokens=40, chunk_overlap=8).run([source], max_bytes=10**6)
+    assert idx.language_centroids() == {}  # no translated story: the archive has no direction
+    shipped = {
+        "en": np.zeros(embedder.dim, np.float32),
+        "it": 3 * embedder.embed_documents([far])[0],
+    }
+    config = RetrievalConfig(language_shift=0.5, fusion="dense")
+    query = "convoy at the border of Deir Ezzor"
+    without = Retriever(idx, embedder, config).search(query, lang="en", k=2)
+    with_model = Retriever(idx, embedder, config, model_centroids=shipped).search(
+        query, lang="en", k=2
+    )
+    assert ids(without) == ["near", "far"]
+    assert ids(with_model) == ["far", "near"]  # the model's direction was used
+    idx.close()
+
+
+def test_the_default_model_ships_its_italian_english_direction():
+    from rag.models import DEFAULT_MODEL, get_spec, language_centroids
+
+    centroids = language_centroids(DEFAULT_MODEL)
+    assert set(centroids) == {"it", "en"}
+    assert {v.shape for v in centroids.values()} == {(get_spec(DEFAULT_MODEL).dim,)}
+    # translations differ by language, not topic: the direction is short next to the centroids
+    gap = float(np.linalg.norm(centroids["it"] - centroids["en"]))
+    assert 0.05 < gap < 0.5 * float(np.linalg.norm(centroids["en"]))
+    assert language_centroids("no-such-model") == {}
