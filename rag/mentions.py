@@ -171,6 +171,12 @@ def _country_names() -> tuple[frozenset[str], ...]:
     return tuple(groups)
 
 
+def is_country(name: str) -> bool:
+    """Whether ``name`` is a country's English or Italian name ("Iran", "Sudan", "Ciad")."""
+    key = " ".join(_TOKEN.findall(plain(name)))
+    return any(key in group for group in _country_names())
+
+
 def _aliases(term: str) -> Iterable[str]:
     key = " ".join(_TOKEN.findall(plain(term)))
     for group in (*ALIASES, *_country_names()):

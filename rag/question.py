@@ -220,10 +220,7 @@ def terms(question: str, lang: str) -> tuple[Term, ...]:
             acronym = word.isupper() and len(word) > 1
             if opening and not acronym and (not runs_on or _common(word, lang)):
                 continue
-            if (
-                not run and lang == "en" and _ADJECTIVE.search(word)
-                and nxt[:1].islower() and nxt.lower() not in _PARTICLES
-            ):  # fmt: skip
+            if not run and lang == "en" and _adjective(word, nxt):
                 continue  # "Syrian army", "Western ambassadors"
             run.append(word)
         elif run and word.lower() in _PARTICLES and nxt:
@@ -242,6 +239,22 @@ def terms(question: str, lang: str) -> tuple[Term, ...]:
             continue  # "The", "Il" after a full stop, a capitalised question word
         out.setdefault(t.text.lower(), t)
     return tuple(out.values())
+
+
+def _adjective(word: str, nxt: str) -> bool:
+    """An English adjective of a place or people before the noun it qualifies ("Syrian
+    army"), not a name before a verb or a small word ("Iran attacked", "Acharan in 2023"):
+    a known word with an adjective's ending, not a country, before a lower-case content word."""
+    if not (_ADJECTIVE.search(word) and nxt[:1].islower()):
+        return False
+    low = nxt.lower()
+    if low in _PARTICLES or low in _stopwords("en"):
+        return False
+    from wordfreq import zipf_frequency
+
+    from .mentions import is_country
+
+    return zipf_frequency(word, "en") > 0 and not is_country(word)
 
 
 def _bare(token: str) -> str:

@@ -63,3 +63,16 @@ def test_analyse_puts_both_together():
     assert info.wants == "number"
     assert [t.kind for t in info.terms] == ["name", "number"]
     assert [t.text for t in info.names] == ["Hama"]
+
+
+@pytest.mark.parametrize(
+    "question, expected",
+    [
+        ("Who attacked the base at Acharan in 2023?", ["Acharan", "2023"]),  # a name before "in"
+        ("Did Iran attack the Syrian army?", ["Iran"]),  # a country, though it ends like one
+        ("When did Sudan join the coalition?", ["Sudan"]),
+        ("What did the Syrian army take?", []),  # an adjective before its noun
+    ],
+)
+def test_a_name_with_an_adjectives_ending_stays_a_name(question, expected):
+    assert [t.text for t in terms(question, "en")] == expected
