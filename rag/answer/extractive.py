@@ -7,6 +7,12 @@ by its [n], in reading order, make the answer; a last line gives the articles' d
 is paraphrased, so nothing can be invented; what it cannot do is translate a quotation, so a
 quotation in another language than the question's is introduced as such.
 
+A who/where/when/how-many question is answered by sentences that state that kind of fact
+(rag/answer/kinds.py): the one that states it best leads, and the one among those that state
+it at all that is most like the question is quoted too. On data/eval/news.jsonl the second
+sentence took answer accuracy (the key fact stated) from 0.68 to 0.77 (dev 0.67 → 0.76, test
+0.70 → 0.77); on data/eval/sample.jsonl it stayed at 0.86.
+
 The cost is bounded: only the 6 sentences of the top 2 passages that share most words with
 the question (or come first) are embedded, each by its first 32 words (a long sentence's head
 says what it is about), and sentence vectors are cached. Embedding is nearly all of an
@@ -166,6 +172,11 @@ class ExtractiveAnswerer:
                 continue  # the same sentence again (a story told twice)
             chosen.append(s)
             per_passage[s.passage] = per_passage.get(s.passage, 0) + 1
+        # the lead is the sentence that best states the kind of fact asked for; the one that
+        # states it and is most like the question is quoted too, if it is not already
+        other = next((s for s in ranked if s.fits >= 2 and s not in chosen), None)
+        if other is not None:
+            chosen.append(other)
         before = _before(lead, sentences)
         if before is not None and before not in chosen and _ANAPHOR.match(lead.text):
             chosen.append(before)  # "They..." needs the sentence that says who they are

@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ..mentions import COMMON_ZIPF, PassageWords, _zipf, mentions, plain
+from ..mentions import _NUMBER_WORDS, COMMON_ZIPF, PassageWords, _zipf, mentions, plain
 from ..question import _TIME_WORDS, Term, _common
 
+MANY_NAMES = 3  # up to three names answer more fully than one
 NEAR = 3  # words: a name and the noun it names stand side by side ("Tabqa air base")
 _WORD = re.compile(r"[^\W_](?:[\w’'-]*\w)?|\d+(?:[.,]\d+)*", re.UNICODE)
 _YEAR = re.compile(r"^(?:1[89]\d\d|20\d\d)$")
@@ -88,6 +89,8 @@ _COUNT_WORDS = frozenset(
         "diecimila",
     ]
 )
+# every number word up to twenty but "one"/"uno" (mostly not a count: "one of them")
+_SMALL_NUMBERS = frozenset(w for words in _NUMBER_WORDS.values() for w in words[2:])
 _REASON = re.compile(
     r"\b(?:because|due\s+to|owing\s+to|in\s+response|response\s+to|in\s+retaliation|"
     r"retaliation\s+for|in\s+revenge|to\s+avenge|as\s+a\s+result|in\s+protest|aimed\s+at|"
@@ -115,10 +118,15 @@ def _words(sentence: str) -> list[str]:
     return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(sentence)]
 
 
+_ARTICLE = re.compile(r"^(?:al|el|ad|as|ash|ez|an|ar|at)-(?=[A-Z])")
+
+
 def names_in(sentence: str, lang: str) -> list[str]:
-    """Capitalised words that are names: not a sentence's ordinary first word, not a time."""
+    """Capitalised words that are names ("al-Sheitaat" too): not a sentence's ordinary first
+    word, not a time."""
     out = []
     for i, w in enumerate(_words(sentence)):
+        w = _ARTICLE.sub("", w)
         if not w[:1].isupper() or w.lower() in _TIME_WORDS:
             continue
         if i == 0 and not (w.isupper() and len(w) > 1) and _common(w, lang):
@@ -145,7 +153,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             return 1
         # more places or actors named answer "where" and "who" more fully; a name next to the
         # question's own noun answers "which air base" exactly
-        many = min(len(rare), 3) - 1
+        many = min(len(rare), MANY_NAMES) - 1
         return (5 if _next_to_asked(words, rare, lang, asked) else 2) + many
     if wants == "number":
         for i, w in enumerate(words):
@@ -159,7 +167,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
                     continue
                 if digits not in asked.numbers:
                     return 2
-            elif low in _COUNT_WORDS and low not in asked.tokens:
+            elif (low in _COUNT_WORDS or low in _SMALL_NUMBERS) and low not in asked.tokens:
                 return 2
         return 0
     if wants == "reason":
