@@ -247,6 +247,14 @@ class SourceRegistry:
         times = [s.due_at() for s in self.all()]
         return max(0.0, min(times) - at) if times else None
 
+    def fingerprint(self) -> tuple[object, ...]:
+        """Changes whenever a source is added, removed, changed or synced (a cheap cache key)."""
+        row = self._db.execute(
+            "SELECT COUNT(*), MAX(last_sync_at), "
+            "GROUP_CONCAT(name || ' ' || every_seconds || ' ' || location, '|') FROM sources"
+        ).fetchone()
+        return tuple(row)
+
     def unique_name(self, wanted: str) -> str:
         base = re.sub(r"[^A-Za-z0-9._-]+", "-", wanted).strip("-._")[:56] or "source"
         name, n = base, 2

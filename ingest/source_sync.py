@@ -26,11 +26,13 @@ reads it again and retries what failed. A folder source is the file ingest of th
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from rag.config import Settings
@@ -75,6 +77,21 @@ class SyncReport:
     @property
     def problems(self) -> tuple[Problem, ...]:
         return tuple(p for s in self.sources for p in s.problems)
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as JSON (POST /api/admin/sync answers with it)."""
+        return {
+            "sources": [json.loads(s.to_json()) for s in self.sources],
+            "seconds": round(self.seconds, 3),
+            "added": self.added,
+            "updated": self.updated,
+            "problem_count": len(self.problems),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SyncReport:
+        sources = tuple(SourceReport.from_json(json.dumps(s)) for s in data.get("sources", []))
+        return cls(sources, float(data.get("seconds", 0.0)))
 
 
 def fetch_policy(settings: Settings) -> FetchPolicy:

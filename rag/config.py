@@ -101,6 +101,21 @@ class Settings(BaseSettings):
         description="Pages asked for per source and sync; the rest wait for the next syncs "
         "(newest first).",
     )
+    sync: Literal["on", "off", "auto"] = Field(
+        "auto",
+        description="Whether `newsrag serve` syncs the index's due sources in the background. "
+        "auto: when the index has sources (looked at again every NEWSRAG_SYNC_CHECK_SECONDS, "
+        "so a `sources add` is noticed); on: the same, and a warning when it has none; off: "
+        "never (POST /api/admin/sync and `newsrag sync` still do). With NEWSRAG_CHROMA_URL "
+        "and several servers, each sync is run by the one that takes the writer lock.",
+    )
+    sync_check_seconds: float = Field(
+        60.0,
+        ge=1,
+        le=3600,
+        description="Longest time the background sync sleeps before looking at the sources "
+        "again (it wakes earlier when one is due).",
+    )
 
     # --- answering ------------------------------------------------------------------------
     llm: str | None = Field(
@@ -183,14 +198,15 @@ class Settings(BaseSettings):
     # --- keeping a served archive current -------------------------------------------------
     admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Keys for the admin routes (POST /api/admin/ingest: `newsrag ingest "
-        "--server`), sent as `Authorization: Bearer KEY` or `X-API-Key`. Unset: the "
+        description="Keys for the admin routes (POST /api/admin/ingest and /api/admin/sync: "
+        "`newsrag ingest --server`, `newsrag sync --server`), sent as `Authorization: Bearer "
+        "KEY` or `X-API-Key`. Unset: the "
         "NEWSRAG_API_KEYS; neither set: the admin routes are refused.",
     )
     admin_key: SecretStr | None = Field(
         None,
-        description="The key `newsrag ingest --server URL` sends: one of that server's admin "
-        "keys (or use --key).",
+        description="The key `newsrag ingest --server URL` and `newsrag sync --server URL` "
+        "send: one of that server's admin keys (or use --key).",
     )
     admin_max_upload_mb: float = Field(
         512.0, gt=0, description="Largest upload POST /api/admin/ingest accepts, in MB."

@@ -29,7 +29,7 @@ from .errors import IndexBusyError
 
 @dataclass(frozen=True)
 class Holder:
-    kind: str  # "serve" or "ingest"
+    kind: str  # "serve", "ingest" or "sync"
     pid: int
     host: str
     since: float
@@ -38,7 +38,11 @@ class Holder:
     def describe(self) -> str:
         started = datetime.fromtimestamp(self.since).strftime("%Y-%m-%d %H:%M:%S")
         where = f" at {self.url}" if self.url else ""
-        return f"`newsrag {self.kind}`{where} (PID {self.pid} on {self.host}, since {started})"
+        who = f"`newsrag {self.kind}`{where}"
+        if self.url and self.kind in ("ingest", "sync"):  # a write through a server
+            what = "syncing its sources" if self.kind == "sync" else "ingesting"
+            who = f"`newsrag serve`{where}, {what}"
+        return f"{who} (PID {self.pid} on {self.host}, since {started})"
 
 
 class WriterLock:
@@ -116,6 +120,14 @@ def busy_message(index_dir: Path, holder: Holder | None, wanted: str) -> str:
             return (
                 f"The index {index_dir} is already served by {who}. Stop that server first, or "
                 "serve another --index folder."
+            )
+        if wanted == "sync":
+            return (
+                f"The index {index_dir} is held by {who}, which keeps it open: a second writer "
+                "would not be seen by it. The server syncs the due sources by itself "
+                f"(NEWSRAG_SYNC); to sync now, go through it: `newsrag sync --server {server} "
+                "[NAME...]` (with NEWSRAG_ADMIN_KEY set to one of its NEWSRAG_ADMIN_KEYS), or "
+                "stop the server and run the command again."
             )
         return (
             f"The index {index_dir} is held by {who}, which keeps it open: a second writer "

@@ -94,8 +94,41 @@ ARTICLES = {
 }
 
 
+# published while a server runs (tests/integration/test_live_sync.py): not in the feeds above
+LATER = {
+    "/en/montegrigio-honey.html": {
+        "lang": "en",
+        "title": "Beekeepers of Montegrigio bring in a record honey harvest",
+        "date": "2031-03-10",
+        "text": [
+            "The beekeepers' cooperative of Montegrigio harvested eighteen tonnes of chestnut "
+            "honey this season, twice last year's figure, its president Marta Olivieri said.",
+            "A mild spring and the end of a parasite that had emptied half of the hives in "
+            "2029 explain the record, according to the cooperative's vet, Paolo Serni.",
+            "Part of the harvest will be sold at the March fair in the square of Montegrigio.",
+        ],
+    },
+    "/it/montegrigio-miele.html": {
+        "lang": "it",
+        "title": "Raccolto record di miele per gli apicoltori di Montegrigio",
+        "date": "2031-03-11",
+        "text": [
+            "La cooperativa degli apicoltori di Montegrigio ha raccolto diciotto tonnellate di "
+            "miele di castagno, il doppio dell'anno scorso, ha detto la presidente Marta "
+            "Olivieri.",
+            "Una primavera mite e la fine di un parassita che nel 2029 aveva svuotato metà "
+            "degli alveari spiegano il record.",
+        ],
+    },
+}
+
+
+def article(path: str) -> dict:
+    return ARTICLES.get(path) or LATER[path]
+
+
 def page_html(path: str, base: str, *, canonical: bool = True, extra: str = "") -> bytes:
-    a = ARTICLES[path]
+    a = article(path)
     paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in [*a["text"], extra] if p)
     date = f'<meta property="article:published_time" content="{a["date"]}T08:00:00+01:00">'
     link = f'<link rel="canonical" href="{base}{path}">' if canonical else ""
@@ -113,9 +146,9 @@ def page_html(path: str, base: str, *, canonical: bool = True, extra: str = "") 
 
 def rss(base: str, paths: list[str], *, suffix: str = "") -> bytes:
     items = "".join(
-        f"<item><title>{html.escape(ARTICLES[p]['title'])}</title>"
+        f"<item><title>{html.escape(article(p)['title'])}</title>"
         f"<link>{base}{p}{suffix}</link><guid>{base}{p}</guid>"
-        f"<pubDate>{_rfc2822(ARTICLES[p]['date'] or '2031-03-09')}</pubDate></item>"
+        f"<pubDate>{_rfc2822(article(p)['date'] or '2031-03-09')}</pubDate></item>"
         for p in paths
     )
     return (

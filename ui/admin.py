@@ -7,6 +7,12 @@ Bearer KEY`` or ``X-API-Key``; with neither set the routes are refused: they are
 default, and a browser on an allowed origin gets no exemption here. The key is checked before
 the body is read.
 
+``POST /api/admin/sync`` syncs the index's sources through the server's writer (the
+background sync's path, ui/sync_scheduler.py); its body is optional: ``{"names": [...],
+"force": bool}``. It answers with the sync report (``newsrag sync --server`` prints it), or a
+409 while another write runs or when the index follows no sources, and streams progress lines
+like the ingest when asked to.
+
 ``POST /api/admin/ingest`` takes a multipart body: ``meta``, a JSON object ``{"files": [{"where",
 "file_id"}, …], "field_map": {…} | null, "prune_roots": [...] | null}`` (each uploaded file's
 path on the sending machine, see ingest/uploads.py), and the ``files`` parts in the same order.
@@ -26,12 +32,13 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, StreamingResponse
@@ -44,6 +51,7 @@ from rag.errors import IndexBusyError, InputError, NewsragError
 from .api import ApiError, answering_error, engine_of, services_of
 from .present import error_json
 from .security import BodyTooLarge, sent_key
+from .sources_view import check_names, due_message, has_sources
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -98,8 +106,7 @@ async def admin_ingest(request: Request) -> JSONResponse | StreamingResponse:
     settings = services.settings
     engine_of(request)  # 503 while the archive loads, before the upload is read
     if services.writing:  # and a 409 before it is read, when a write is running here
-        raise busy(IndexBusyError("Another ingest through this server is running: try again "
-                                  "when it has finished."))  # fmt: skip
+        raise busy(IndexBusyError(services.busy_message()))
     try:
         form = await request.form(
             max_files=MAX_FILES, max_fields=MAX_FILES + 10, max_part_size=MAX_META_BYTES
@@ -142,11 +149,7 @@ async def admin_ingest(request: Request) -> JSONResponse | StreamingResponse:
             shutil.rmtree(folder, ignore_errors=True)
 
     if NDJSON in request.headers.get("accept", ""):
-        return StreamingResponse(
-            _progress_lines(work, len(received)),
-            media_type=NDJSON,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return ndjson_response(_with_progress(work, len(received)), "ingest")
     try:
         report = await run_in_threadpool(work)
     except NewsragError as err:
@@ -155,36 +158,135 @@ async def admin_ingest(request: Request) -> JSONResponse | StreamingResponse:
     return JSONResponse(report.to_json())
 
 
-async def _progress_lines(work: Any, files: int) -> AsyncIterator[str]:
-    """Runs ``work`` in a thread of its own (a client that leaves does not stop it) and
-    streams its progress, then its report."""
-    events: queue.Queue[dict[str, Any]] = queue.Queue()
+class SyncIn(BaseModel):
+    """The optional body of POST /api/admin/sync."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    names: list[str] = Field(
+        default_factory=list, max_length=1000, description="Sources to sync now (default: due)."
+    )
+    force: bool = Field(False, description="Sync every source now, due or not.")
+
+
+@router.post("/api/admin/sync", tags=["admin"], response_model=None)
+async def admin_sync(request: Request) -> JSONResponse | StreamingResponse:
+    """Syncs the served index's due sources (or ``names`` now, or all with ``force``) and
+    answers with the sync report; needs an admin key (see ui/admin.py)."""
+    check_admin(request)
+    services = services_of(request)
+    settings = services.settings
+    engine_of(request)
+    body = await sync_body(request)
+    try:
+        followed = await run_in_threadpool(has_sources, settings)
+    except NewsragError as err:  # a damaged sources file: its message says what to do
+        raise ApiError(503, "not_ready", str(err)) from err
+    if not followed:
+        raise ApiError(
+            409, "no_sources",
+            f"The index {settings.index_dir} follows no sources: add one on the server's "
+            f"machine with `newsrag sources add URL|PATH --index {settings.index_dir}` (this "
+            "server notices it by itself), then sync.",
+        )  # fmt: skip
+    try:
+        await run_in_threadpool(check_names, settings, body.names)
+    except InputError as err:
+        raise ApiError(422, "validation", str(err), field="names") from err
+    if services.writing:
+        raise busy(IndexBusyError(services.busy_message()))
+    try:
+        session = await run_in_threadpool(services.begin_write, "sync")
+    except IndexBusyError as err:
+        raise busy(err) from err
+    except NewsragError as err:
+        raise answering_error(err) from err
+
+    def work(progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+        report = services.syncs.run(
+            names=body.names, force=body.force, progress=progress, session=session
+        )
+        data = report.to_json()
+        if not report.sources:
+            data["message"] = due_message(settings) or "Nothing was due."
+        return data
+
+    if NDJSON in request.headers.get("accept", ""):
+        return ndjson_response(work, "sync")
+    try:
+        return JSONResponse(await run_in_threadpool(work))
+    except NewsragError as err:
+        raise answering_error(err) from err
+
+
+async def sync_body(request: Request) -> SyncIn:
+    raw = await request.body()
+    if not raw.strip():
+        return SyncIn.model_validate({})
+    try:
+        return SyncIn.model_validate_json(raw)
+    except ValidationError as err:
+        from .server import validation_message
+
+        message, field = validation_message(err.errors())
+        raise ApiError(422, "validation", message, field=field) from err
+
+
+def _with_progress(
+    work: Callable[..., IngestReport], files: int
+) -> Callable[[Callable[[Any], None]], dict[str, Any]]:
+    """The ingest, emitting its counts at most every PROGRESS_EVERY_S (and the last ones)."""
     last = [0.0]
 
-    def progress(c: Counts) -> None:
-        now = time.monotonic()
-        if now - last[0] >= PROGRESS_EVERY_S or c.files_done == c.files_total:
-            last[0] = now
-            events.put({"progress": asdict(c)})
+    def run(emit: Callable[[Any], None]) -> dict[str, Any]:
+        def progress(c: Counts) -> None:
+            now = time.monotonic()
+            if now - last[0] >= PROGRESS_EVERY_S or c.files_done == c.files_total:
+                last[0] = now
+                emit(asdict(c))
+
+        report = work(progress)
+        log.info("admin ingest: %d files, %s", files, _counts(report))
+        return report.to_json()
+
+    return run
+
+
+def ndjson_response(
+    work: Callable[[Callable[[Any], None]], dict[str, Any]], what: str
+) -> StreamingResponse:
+    """Starts ``work(emit)`` in a thread of its own at once (it owns the write session, and a
+    client that leaves does not stop it) and streams one ``{"progress": …}`` line per
+    ``emit``, then ``{"report": …}`` with what it returned, or ``{"error": …}``."""
+    events: queue.Queue[dict[str, Any]] = queue.Queue()
 
     def run() -> None:
         try:
-            report = work(progress)
-            log.info("admin ingest: %d files, %s", files, _counts(report))
-            events.put({"report": report.to_json()})
+            events.put({"report": work(lambda progress: events.put({"progress": progress}))})
+        except IndexBusyError as err:
+            e = busy(err)
+            events.put(error_json(e.code, e.message))
         except NewsragError as err:
             e = answering_error(err)
             events.put(error_json(e.code, e.message))
         except Exception:
-            log.exception("admin ingest failed")
-            events.put(error_json("internal", "The ingest failed; see the server log."))
+            log.exception("admin %s failed", what)
+            events.put(error_json("internal", f"The {what} failed; see the server log."))
 
-    threading.Thread(target=run, name="newsrag-admin-ingest", daemon=True).start()
-    while True:
-        event = await run_in_threadpool(events.get)
-        yield json.dumps(event, ensure_ascii=False) + "\n"
-        if "progress" not in event:
-            return
+    threading.Thread(target=run, name=f"newsrag-admin-{what}", daemon=True).start()
+
+    async def lines() -> AsyncIterator[str]:
+        while True:
+            event = await run_in_threadpool(events.get)
+            yield json.dumps(event, ensure_ascii=False) + "\n"
+            if "progress" not in event:
+                return
+
+    return StreamingResponse(
+        lines(),
+        media_type=NDJSON,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 def parse_meta(raw: object) -> tuple[list[Sent], dict[str, str] | None, list[str] | None]:

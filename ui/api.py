@@ -35,6 +35,7 @@ from .present import (
     error_json,
     passage_json,
     status_json,
+    sync_status_json,
     turn_json,
 )
 from .services import NotReady, Services
@@ -347,9 +348,18 @@ async def article(article_id: str, request: Request) -> dict[str, Any]:
 async def status(request: Request) -> dict[str, Any]:
     """What the archive holds and how current the answers are: articles, chunks, when it was
     last updated, and the manifest generation questions are answered from (``up_to_date`` once
-    the server has caught up with the last write)."""
+    the server has caught up with the last write); the sources it follows (last sync, articles,
+    problems), when the next is due, and whether this server syncs them in the background."""
     engine_of(request)  # 503 with the reason while loading
-    return status_json(await run_in_threadpool(services_of(request).status))
+    services = services_of(request)
+
+    def read() -> dict[str, Any]:
+        return status_json(services.status()) | sync_status_json(services.syncs.status())
+
+    try:
+        return await run_in_threadpool(read)
+    except NewsragError as err:
+        raise answering_error(err) from err
 
 
 # --- OpenAI-compatible ----------------------------------------------------------------------

@@ -212,28 +212,61 @@ def sync_command(
     model: ModelOpt = None,
     strict: Annotated[bool, typer.Option(help="Exit non-zero if any URL had a problem.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress line.")] = False,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Sync through this running `newsrag serve` (e.g. http://127.0.0.1:7860): it "
+            "syncs the sources of the index it serves.",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="The server's admin key (env NEWSRAG_ADMIN_KEY)."),
+    ] = None,
 ) -> None:
     """Read the due sources (or the ones named) and store their new and changed articles."""
+    cfg = settings(index_dir=index, embedding_model=model)
+    if server:
+        from ui.remote_sync import print_remote_summary, run_remote_sync
+
+        given = [n for n, v in (("--index", index), ("--model", model)) if v]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} cannot go with --server: the server syncs the sources of "
+                "its own index with its own model."
+            )
+        admin_key = key or (cfg.admin_key.get_secret_value() if cfg.admin_key else None)
+        report, message = run_remote_sync(
+            server, admin_key, names or [], force=every_source, quiet=quiet
+        )
+        print_remote_summary(_console(), report, message, server.rstrip("/"))
+    else:
+        report = _sync_here(cfg, names or [], every_source, quiet)
+        if report is None:
+            return
+    if report.sources and not any(s.reached for s in report.sources):
+        raise typer.Exit(1)
+    if strict and report.problems:
+        raise typer.Exit(1)
+
+
+def _sync_here(cfg: Settings, names: list[str], every_source: bool, quiet: bool) -> Any:
     from ui.sources_view import check_names, due_message, has_sources, run_sync
 
-    cfg = settings(index_dir=index, embedding_model=model)
     if not has_sources(cfg):
         _console(stderr=True).print(
             f"No sources in {cfg.index_dir}: add one with `newsrag sources add URL|PATH`.",
             soft_wrap=True,
         )
         raise typer.Exit(1)
-    check_names(cfg, names or [])
+    check_names(cfg, names)
     if not names and not every_source:
         waiting = due_message(cfg)
         if waiting:  # before the model loads: a cron job every minute costs nothing
             _console().print(waiting, soft_wrap=True)
-            return
-    report = run_sync(cfg, names or [], force=every_source, quiet=quiet)
-    if report.sources and not any(s.reached for s in report.sources):
-        raise typer.Exit(1)
-    if strict and report.problems:
-        raise typer.Exit(1)
+            return None
+    return run_sync(cfg, names, force=every_source, quiet=quiet)
 
 
 # --- stats ----------------------------------------------------------------------------------

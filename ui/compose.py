@@ -53,13 +53,14 @@ def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
     )
 
 
-def ingest_parts(settings: Settings, *, rebuild: bool = False) -> IngestParts:
-    """What a local ingest writes with; it holds the index's writer lock until ``close``.
+def ingest_parts(settings: Settings, *, rebuild: bool = False, kind: str = "ingest") -> IngestParts:
+    """What a local ingest (or ``kind="sync"``) writes with; it holds the index's writer lock
+    until ``close``.
 
     The lock comes first, so a server or another ingest holding the index is one clear error
     before the model loads (rag/writer_lock.py).
     """
-    lock = WriterLock(settings.index_dir).acquire("ingest")
+    lock = WriterLock(settings.index_dir).acquire(kind)
     try:
         embedder = embedder_for(settings)
         if rebuild:
@@ -117,12 +118,18 @@ class EngineParts:
         self.index.close()
 
 
-def open_index_for_queries(settings: Settings, embedder: Embedder) -> ArchiveIndex:
+def open_index_for_queries(
+    settings: Settings, embedder: Embedder, *, create: bool = False
+) -> ArchiveIndex:
+    """The index to answer from; with ``create``, an empty one when there is none yet (a
+    server that will fill it from its sources)."""
     info = read_info(settings)
-    if info.embedding_model is None:
+    if info.embedding_model is None and not create:
         raise StoreError(
             f"No index at {settings.index_dir}: run `newsrag ingest --index "
-            f"{settings.index_dir} PATH...` first (or `make demo` for the sample archive)."
+            f"{settings.index_dir} PATH...` first (or `make demo` for the sample archive), or "
+            f"follow a feed: `newsrag sources add URL --index {settings.index_dir}`, then "
+            "`newsrag serve` syncs it."
         )
     return ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
 
@@ -135,10 +142,13 @@ def refusal(settings: Settings, embedder: SentenceTransformerEmbedder) -> dict[s
     return found
 
 
-def engine_parts(settings: Settings, *, lang: str = "en") -> EngineParts:
-    """Everything `ask`, `chat`, the web chat and the API need, built from settings."""
+def engine_parts(settings: Settings, *, lang: str = "en", create: bool = False) -> EngineParts:
+    """Everything `ask`, `chat`, the web chat and the API need, built from settings.
+
+    ``create``: an empty index when there is none yet (``newsrag serve`` on an index that only
+    has sources, which its background sync fills)."""
     embedder = embedder_for(settings)
-    index = open_index_for_queries(settings, embedder)
+    index = open_index_for_queries(settings, embedder, create=create)
     retriever = Retriever(
         index,
         embedder,

@@ -15,6 +15,9 @@ from rag.types import Citation, Filters, Passage, Turn
 
 if TYPE_CHECKING:
     from .services import ArchiveStatus
+    from .sync_scheduler import SourceState, SyncRun, SyncStatus
+
+STATUS_PROBLEMS = 20  # per source in /api/status (`newsrag sources list --json` has them all)
 
 
 def safe_link(url: str | None) -> str | None:
@@ -144,6 +147,63 @@ def status_json(s: ArchiveStatus) -> dict[str, Any]:
         "refresh_error": s.refresh_error,
         "store": s.store,
         "writes_here": s.writes_here,
+    }
+
+
+def sync_status_json(s: SyncStatus) -> dict[str, Any]:
+    """The sources and their syncs, as /api/status adds them to the archive's status."""
+    return {
+        "next_sync_at": _iso(s.next_sync_at),
+        "sync": {
+            "mode": s.mode,
+            "background": s.background,
+            "running": s.running,
+            "running_since": _iso(s.running_since),
+            "waiting": s.waiting,
+            "error": s.error,
+            "last": _sync_run_json(s.last),
+        },
+        "sources": [_source_json(x) for x in s.sources],
+    }
+
+
+def _sync_run_json(run: SyncRun | None) -> dict[str, Any] | None:
+    if run is None:
+        return None
+    return {
+        "trigger": run.trigger,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "seconds": round(run.finished_at - run.started_at, 2),
+        "sources": list(run.sources),
+        "added": run.added,
+        "updated": run.updated,
+        "problems": run.problems,
+        "error": run.error,
+    }
+
+
+def _source_json(s: SourceState) -> dict[str, Any]:
+    from ingest.registry import format_every
+
+    where = {"url": s.location} if s.kind == "web" else {"folder": s.location}
+    return {
+        "name": s.name,
+        "kind": s.kind,
+        **where,
+        "detected": s.detected,
+        "every": format_every(s.every_seconds),
+        "last_sync_at": _iso(s.last_sync_at),
+        "next_sync_at": _iso(s.next_sync_at),
+        "articles": s.articles,
+        "reached": s.reached,
+        "added": s.added,
+        "updated": s.updated,
+        "problem_count": len(s.problems),
+        "problems": [
+            {"url": p.path, "reason": p.reason, "warning": p.warning}
+            for p in s.problems[:STATUS_PROBLEMS]
+        ],
     }
 
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from ingest.sources import discover
 from ingest.sync import Counts, IngestReport
 from ingest.uploads import describe
-from rag.errors import ConfigError, IndexBusyError, NewsragError
+from rag.errors import ConfigError, IndexBusyError, InputError, NewsragError
 
 from .ingest_view import print_summary, progress_bar
 
@@ -128,15 +128,17 @@ def run_remote_ingest(
     return report
 
 
-def refused(server: str, status: int, body: Any) -> NewsragError:
+def refused(server: str, status: int, body: Any, what: str = "ingest") -> NewsragError:
     error = body.get("error", {}) if isinstance(body, dict) else {}
-    message = f"The server at {server} refused the ingest ({status}): " + str(
+    message = f"The server at {server} refused the {what} ({status}): " + str(
         error.get("message") or "no reason given; see its log."
     )
     if status in (401, 403):
         return ConfigError(message)
-    if status == 409:
+    if status == 409 and error.get("code") in ("busy", None):
         return IndexBusyError(message)
+    if status == 422:
+        return InputError(message)
     return NewsragError(message)
 
 

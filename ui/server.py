@@ -263,9 +263,10 @@ def server_url(settings: Settings) -> str:
 def serve(settings: Settings, *, log_level: str = "info") -> None:
     """Runs the app with uvicorn until interrupted, on ``settings.host:settings.port``.
 
-    On an embedded index that exists, the server holds the index's writer lock while it runs
-    (rag/writer_lock.py): another process's writes would not reach its open Chroma client, so
-    they go through its admin routes instead. With a Chroma server it holds no lock: separate
+    On an embedded index that exists (or that it creates, to fill it from the index's sources),
+    the server holds the index's writer lock while it runs (rag/writer_lock.py): another
+    process's writes would not reach its open Chroma client, so they go through its admin
+    routes instead. With a Chroma server it holds no lock: separate
     ingest processes write, and this server follows them (rag/refresh.py).
     """
     import uvicorn
@@ -275,7 +276,8 @@ def serve(settings: Settings, *, log_level: str = "info") -> None:
 
     sock = bind(settings.host, settings.port)
     services = Services(settings, url=server_url(settings))
-    if not settings.chroma_url and (settings.index_dir / Manifest.FILENAME).exists():
+    exists = (settings.index_dir / Manifest.FILENAME).exists()
+    if not settings.chroma_url and (exists or services.fills_itself()):
         services.writer_lock = WriterLock(settings.index_dir).acquire("serve", url=services.url)
     try:
         app = create_app(settings, services=services)

@@ -9,12 +9,15 @@ Once loaded, a ``Refresher`` keeps the served index current in the background (r
 and ``write`` gives the admin routes the one way to write the index while it is served: one
 write at a time, under the index's writer lock (held by ``newsrag serve`` itself on an embedded
 index), on a manifest connection of its own; when it returns, questions see what it wrote.
+The sources' syncs (``syncs``: ui/sync_scheduler.py, in the background and for POST
+/api/admin/sync) are writes like any other.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
@@ -24,6 +27,8 @@ from rag.config import Settings
 from rag.errors import IndexBusyError, NewsragError
 from rag.refresh import Refresher
 from rag.writer_lock import WriterLock
+
+from .sync_scheduler import SyncScheduler
 
 if TYPE_CHECKING:
     from ingest.sync import Ingestor
@@ -81,6 +86,8 @@ class Services:
     _write_mutex: threading.Lock = field(default_factory=threading.Lock)
     _status_lock: threading.Lock = field(default_factory=threading.Lock)
     _totals: tuple[int, tuple[int, int]] = (-1, (0, 0))  # (generation, (articles, chunks))
+    _writer: tuple[str, float] | None = None  # what writes through this server, since when
+    _syncs: SyncScheduler | None = None
 
     @classmethod
     def with_engine(cls, settings: Settings, engine: Engine) -> Services:
@@ -90,9 +97,17 @@ class Services:
         services._loaded.set()
         return services
 
+    @property
+    def syncs(self) -> SyncScheduler:
+        """The sources' syncs through this server (background and admin)."""
+        if self._syncs is None:
+            self._syncs = SyncScheduler(self)
+        return self._syncs
+
     def start(self, *, background: bool = True) -> None:
         if self._loaded.is_set():
             self._start_refresher()
+            self._start_syncs()
             return
         if background:
             threading.Thread(target=self._load, name="newsrag-load", daemon=True).start()
@@ -106,11 +121,12 @@ class Services:
             else:
                 from .compose import engine_parts
 
-                parts = engine_parts(self.settings)
+                parts = engine_parts(self.settings, create=self.fills_itself())
                 self._closers.append(parts.close)
                 self._engine = parts.engine
             self._engine.warm_up()
             self._start_refresher()
+            self._start_syncs()
         except NewsragError as err:
             self._error = err
         except Exception as err:  # a bug: keep the traceback in the log, say so in the page
@@ -121,6 +137,17 @@ class Services:
             )
         finally:
             self._loaded.set()
+
+    def fills_itself(self) -> bool:
+        """No index yet, but sources that this server's background sync will read into it."""
+        from .sources_view import has_sources
+
+        settings = self.settings
+        return (
+            settings.sync != "off"
+            and not (settings.index_dir / "manifest.sqlite").exists()
+            and has_sources(settings)
+        )
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._loaded.wait(timeout)
@@ -146,19 +173,34 @@ class Services:
         )
         self.refresher.start()
 
+    def _start_syncs(self) -> None:
+        if self._engine is not None:
+            self.syncs.start()
+
     @property
     def writing(self) -> bool:
         """A write through this server is running."""
         return self._write_mutex.locked()
 
-    def begin_write(self) -> WriteSession:
+    def busy_message(self) -> str:
+        """What a write that finds another one running through this server is told."""
+        kind, since = self._writer or ("ingest", time.time())
+        what = "A sync of the sources" if kind == "sync" else "Another ingest"
+        started = time.strftime("%H:%M:%S", time.localtime(since))
+        return (
+            f"{what} through this server is running (since {started}): try again when it has "
+            "finished (one write at a time keeps the counts exact)."
+        )
+
+    def begin_write(self, kind: str = "ingest") -> WriteSession:
         """Exclusive write access to the served index, until the session is closed.
 
+        ``kind`` ("ingest" or "sync") names the write in the messages other writers get.
         Raises WriteBusy when another write through this server is running, IndexBusyError
         when another process writes the index (possible with a Chroma server, where `serve`
         does not hold the lock), NotReady while the engine loads.
         """
-        return WriteSession(self)
+        return WriteSession(self, kind)
 
     def write(self, run: Callable[[Ingestor], T]) -> T:
         """``run`` with an Ingestor over the served index; questions see its work after it."""
@@ -198,6 +240,8 @@ class Services:
             log.exception("refreshing after a write failed; the next check tries again")
 
     def close(self) -> None:
+        if self._syncs is not None:
+            self._syncs.stop()  # a background sync stops at its next step, before the index
         if self.refresher is not None:
             self.refresher.stop()
         for close in self._closers:
@@ -208,7 +252,7 @@ class Services:
 class WriteSession:
     """One write through the server (see Services.begin_write); ``run`` closes it."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, kind: str = "ingest") -> None:
         from rag.index import ArchiveIndex
         from rag.manifest import Manifest
 
@@ -216,10 +260,9 @@ class WriteSession:
 
         engine = services.engine()
         if not services._write_mutex.acquire(blocking=False):
-            raise WriteBusy(
-                "Another ingest through this server is running: try again when it has "
-                "finished (one write at a time keeps the counts exact)."
-            )
+            raise WriteBusy(services.busy_message())
+        services._writer = (kind, time.time())
+        self.kind = kind
         self._services = services
         self._own_lock: WriterLock | None = None
         self._open = False
@@ -227,7 +270,7 @@ class WriteSession:
             held = services.writer_lock
             if held is None or not held.held:
                 self._own_lock = WriterLock(services.settings.index_dir).acquire(
-                    "ingest", url=services.url
+                    kind, url=services.url
                 )
             served = engine.retriever.index
             # a connection of its own: its transactions never mix with the questions' reads
@@ -260,4 +303,5 @@ class WriteSession:
         if self._own_lock is not None:
             self._own_lock.release()
             self._own_lock = None
+        self._services._writer = None
         self._services._write_mutex.release()

@@ -68,23 +68,10 @@ def list_sources(settings: Settings) -> list[dict[str, Any]]:
         return []
     with SourceRegistry(settings.index_dir) as registry:
         sources = registry.all()
-        given = {s.name: registry.article_ids(s.name) for s in sources if s.kind == "web"}
-    stored: set[str] = set()
-    paths: list[str] = []
-    if (settings.index_dir / Manifest.FILENAME).exists():
-        manifest = Manifest(settings.index_dir)
-        try:
-            stored = {i for i, (_, state) in manifest.hashes().items() if state == "done"}
-            paths = [p for _, p in manifest.ids_with_paths() if not is_web_path(p)]
-        finally:
-            manifest.close()
+        counts = article_counts(settings.index_dir, registry, sources)
     rows = []
     for s in sources:
-        if s.kind == "web":
-            articles = len(given.get(s.name, set()) & stored)
-        else:
-            root = s.location.rstrip("/")
-            articles = sum(1 for p in paths if p == root or p.startswith(root + "/"))
+        articles = counts[s.name]
         last = s.last
         rows.append(
             {
@@ -120,6 +107,32 @@ def list_sources(settings: Settings) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def article_counts(
+    index_dir: Path, registry: SourceRegistry, sources: Sequence[Source]
+) -> dict[str, int]:
+    """How many stored articles each source gave: a web source's pages that are stored, a
+    folder's files under it. Reads every article id once (the manifest's own connection)."""
+    given = {s.name: registry.article_ids(s.name) for s in sources if s.kind == "web"}
+    stored: set[str] = set()
+    paths: list[str] = []
+    if (index_dir / Manifest.FILENAME).exists():
+        manifest = Manifest(index_dir)
+        try:
+            stored = {i for i, (_, state) in manifest.hashes().items() if state == "done"}
+            if any(s.kind == "folder" for s in sources):
+                paths = [p for _, p in manifest.ids_with_paths() if not is_web_path(p)]
+        finally:
+            manifest.close()
+    counts = {}
+    for s in sources:
+        if s.kind == "web":
+            counts[s.name] = len(given.get(s.name, set()) & stored)
+        else:
+            root = s.location.rstrip("/")
+            counts[s.name] = sum(1 for p in paths if p == root or p.startswith(root + "/"))
+    return counts
 
 
 def render_sources(console: Console, rows: list[dict[str, Any]], index_dir: Path) -> None:
@@ -194,7 +207,7 @@ def run_sync(
 
     err = Console(stderr=True, highlight=False)
     with err.status("loading the embedding model…", spinner="dots") as status:
-        parts = ingest_parts(settings)
+        parts = ingest_parts(settings, kind="sync")
         try:
 
             def progress(message: str) -> None:
@@ -206,13 +219,14 @@ def run_sync(
             )
         finally:
             parts.close()  # and the writer lock
-    print_sync_summary(Console(highlight=False), report, settings)
+    print_sync_summary(Console(highlight=False), report, settings.index_dir)
     return report
 
 
-def print_sync_summary(console: Console, report: SyncReport, settings: Settings) -> None:
+def print_sync_summary(console: Console, report: SyncReport, into: Path | str) -> None:
+    """The sync's table and problems; ``into``: the index, or the server that holds it."""
     table = Table("source", "state", "listed", "fetched", "304", "added", "updated",
-                  "unchanged", "problems", title=f"sync into {settings.index_dir}")  # fmt: skip
+                  "unchanged", "problems", title=f"sync into {into}")  # fmt: skip
     for s in report.sources:
         unchanged = s.unchanged + s.skipped_unchanged
         table.add_row(s.name, "ok" if s.reached else "down", str(s.listed), str(s.fetched),

@@ -38,6 +38,9 @@ log = logging.getLogger(__name__)
 
 CITE = re.compile(r"\[(\d{1,3})\]")
 ANY = "any"
+# the answerer's and the archive's lines are drawn again this often, so a page left open shows
+# what a background sync brought (they are also drawn on load and after every answer)
+STATUS_EVERY_S = 60.0
 
 CSS = """
 .nr-header h1 { margin: 0 0 4px; font-size: 1.5rem; }
@@ -482,6 +485,10 @@ def build_chat(services: Services) -> gr.Blocks:
             return relabel(pick_lang(request.headers.get("accept-language")))
 
         demo.load(on_load, outputs=[lang_state, *labelled], queue=False)
+        gr.Timer(STATUS_EVERY_S).tick(
+            lambda lang: mode_html(services, lang), inputs=lang_state, outputs=mode,
+            queue=False, show_progress="hidden",
+        )  # fmt: skip
         ui_lang.input(relabel, inputs=ui_lang, outputs=[lang_state, *labelled], queue=False)
 
         filter_inputs = [lang_filter, date_from, date_to, source]
