@@ -137,6 +137,13 @@ def synced(served: Served, name: str = "gazzetta", after: float = 0.0) -> dict[s
     return None
 
 
+def settled(served: Served, after: float = 0.0) -> dict[str, Any] | None:
+    """The source synced, and the sync done: its last sync is recorded before the sync has
+    refreshed the serving index and let the writer go."""
+    source = synced(served, after=after)
+    return source if source and not served.status()["sync"]["running"] else None
+
+
 def _iso(epoch: float) -> str:
     from datetime import UTC, datetime
 
@@ -178,12 +185,12 @@ def test_a_source_added_while_serving_is_synced_in_the_background_and_answered(s
 def test_a_due_source_is_synced_again_and_its_new_article_answered(served):
     site = served.site
     served.follow()
-    first = until(lambda: synced(served), "the first sync")
+    first = until(lambda: settled(served), "the first sync")
     site.routes["/rss.xml"] = Route(rss(site.base, [HONEY, *FEED]), "application/rss+xml")
     site.clear()
     published = time.time()
     served.make_due()
-    again = until(lambda: synced(served, after=published - 1), "the second sync")
+    again = until(lambda: settled(served, after=published - 1), "the second sync")
     assert again["articles"] == 4 and again["added"] == 1
     assert served.status()["sync"]["last"]["added"] == 1
     asked = served.client.post("/api/ask", json={"question": "Montegrigio chestnut honey"})
@@ -212,7 +219,7 @@ def test_a_feed_that_is_down_is_reported_in_the_status_and_tried_again(served):
 
 def test_a_damaged_sources_file_is_reported_and_the_server_keeps_answering(served, caplog):
     served.follow()
-    until(lambda: synced(served), "the first sync")
+    until(lambda: settled(served), "the first sync")
     registry = served.settings.index_dir / "sources.sqlite"
     kept = registry.with_suffix(".kept")
     with sqlite3.connect(registry) as db:  # everything in the main file, none in the WAL
@@ -240,7 +247,7 @@ def test_a_damaged_sources_file_is_reported_and_the_server_keeps_answering(serve
 
 def test_a_background_sync_waits_for_an_admin_write_and_then_runs(served):
     served.follow()
-    until(lambda: synced(served), "the first sync")
+    until(lambda: settled(served), "the first sync")
     session = served.services.begin_write()  # an ingest through the server, still running
     try:
         started = time.time()
