@@ -35,7 +35,7 @@ from .followup import standalone_question
 from .language import detect_query_language
 from .mentions import PassageWords, mentions
 from .question import Term, analyse
-from .retrieval import Retriever, TimeRange
+from .retrieval import Retriever, TimeRange, is_year_of
 from .timeparse import TimeIntent, parse_time
 from .types import Filters, Message, Passage, Turn, date_number
 
@@ -317,7 +317,7 @@ class Engine:
         one article: the number of a swapped question is in one, its place in another."""
         if not passages:
             return passages, Refusal("no_passages")
-        asked = [t for t in analyse(query, lang).terms if not _is_year_of(t, when)]
+        asked = [t for t in analyse(query, lang).terms if not is_year_of(t, when)]
         records = self.retriever.index.manifest.get_many([p.article_id for p in passages])
         gaps: list[tuple[list[Term], bool]] = []
         for p in passages:
@@ -375,14 +375,6 @@ class Engine:
 
     def _similarity(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_documents(list(a)) @ self.embedder.embed_documents(list(b)).T
-
-
-def _is_year_of(term: Term, when: TimeRange) -> bool:
-    """A year the time range already stands for ("in 1982"): judged as a time, not a number."""
-    if term.kind != "number" or not when or not term.text.isdigit():
-        return False
-    lo, hi = when.years()
-    return lo <= int(term.text) <= hi
 
 
 def _when_text(when: TimeRange, lang: str) -> str:

@@ -48,6 +48,7 @@ import numpy as np
 from .embedding import Embedder
 from .index import ArchiveIndex
 from .manifest import ArticleRecord
+from .question import Term
 from .store import Neighbour
 from .types import Filters, Passage, date_number
 
@@ -379,19 +380,22 @@ class Retriever:
         ]
 
 
+def is_year_of(term: Term, when: TimeRange) -> bool:
+    """A year the time range already stands for ("in 1982"): judged as a time, not a number."""
+    if term.kind != "number" or not when or not term.text.isdigit():
+        return False
+    lo, hi = when.years()
+    return lo <= int(term.text) <= hi
+
+
 def _cover(candidates: list[_Candidate], query: str, lang: str, when: TimeRange) -> None:
     """Count, for each candidate, the question's names and numbers its chunk (or its
     article's title) mentions, in any spelling or language form (rag/mentions.py). A year
     the asked time stands for is not counted: time is a preference of its own."""
     from .mentions import PassageWords, mentions
-    from .question import Term, terms
+    from .question import terms
 
-    lo, hi = when.years() if when else (0, -1)
-
-    def is_asked_year(t: Term) -> bool:
-        return t.kind == "number" and t.text.isdigit() and lo <= int(t.text) <= hi
-
-    asked = [t for t in terms(query, lang) if not is_asked_year(t)]
+    asked = [t for t in terms(query, lang) if not is_year_of(t, when)]
     if not asked:
         return
     for c in candidates:

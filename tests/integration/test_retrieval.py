@@ -239,17 +239,25 @@ def test_language_centroids_come_from_translated_stories_and_follow_ingest(tmp_p
     idx.close()
 
 
-def test_other_languages_are_ranked_with_the_question_moved_into_them(tmp_path, monkeypatch):
+NEAR_IT = "Il convoglio Deir Ezzor border convoy attraversa il confine."
+FAR_IT = "Pioggia e neve sono attese domani nel nord del paese."
+
+
+def _near_and_far(tmp_path):
+    """An index of two Italian articles, one near an English convoy question and one far."""
     embedder = HashEmbedder(dim=256)
     idx = ArchiveIndex.open(
         Settings(index_dir=tmp_path / "index"), model_label=embedder.label, dim=embedder.dim
     )
     source = tmp_path / "it.jsonl"
-    near = "Il convoglio Deir Ezzor border convoy attraversa il confine."
-    far = "Pioggia e neve sono attese domani nel nord del paese."
-    rows = [article("near", near, lang="it"), article("far", far, lang="it")]
+    rows = [article("near", NEAR_IT, lang="it"), article("far", FAR_IT, lang="it")]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
     Ingestor(idx, embedder, chunk_tokens=40, chunk_overlap=8).run([source], max_bytes=10**6)
+    return embedder, idx, FAR_IT
+
+
+def test_other_languages_are_ranked_with_the_question_moved_into_them(tmp_path, monkeypatch):
+    embedder, idx, far = _near_and_far(tmp_path)
     query = "convoy at the border of Deir Ezzor"
     qvec = embedder.embed_queries([query])[0]
     # a language direction pointing at the far article's words: moving the question along it
@@ -272,16 +280,7 @@ def test_other_languages_are_ranked_with_the_question_moved_into_them(tmp_path, 
 
 
 def test_an_archive_without_translations_moves_questions_along_the_models_direction(tmp_path):
-    embedder = HashEmbedder(dim=256)
-    idx = ArchiveIndex.open(
-        Settings(index_dir=tmp_path / "index"), model_label=embedder.label, dim=embedder.dim
-    )
-    source = tmp_path / "it.jsonl"
-    near = "Il convoglio Deir Ezzor border convoy attraversa il confine."
-    far = "Pioggia e neve sono attese domani nel nord del paese."
-    rows = [article("near", near, lang="it"), article("far", far, lang="it")]
-    source.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
-    Ingestor(idx, embedder, chunk_tokens=40, chunk_overlap=8).run([source], max_bytes=10**6)
+    embedder, idx, far = _near_and_far(tmp_path)
     assert idx.language_centroids() == {}  # no translated story: the archive has no direction
     shipped = {
         "en": np.zeros(embedder.dim, np.float32),
