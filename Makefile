@@ -18,19 +18,50 @@ export OMP_WAIT_POLICY := PASSIVE
 export NEWSRAG_MODELS_DIR := $(MODELS_DIR)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup chromium demo test test-fast lint format typecheck bench bench-load lock clean
+.PHONY: help setup setup-dev setup-llm chromium demo test test-fast lint format typecheck bench bench-load lock clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed $(MODELS_DIR)/$(DEFAULT_MODEL)/newsrag-model.json ## Create .venv, install everything and the offline embedding model (idempotent)
+setup: $(VENV)/.installed $(MODELS_DIR)/$(DEFAULT_MODEL)/newsrag-model.json ## Create .venv with what the chat needs and the offline embedding model (no compiler run; idempotent)
+
+setup-dev: setup $(VENV)/.dev-installed ## setup, plus the test and benchmark tools
+
+setup-llm: setup $(VENV)/.llm-installed ## setup, plus a local GGUF LLM in-process (compiles llama.cpp once, portably)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
 	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
-	# the llamacpp extra compiles llama.cpp (5-10 min once; pip caches the wheel)
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[llamacpp]" --group dev
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e . --group dev
+	touch $@
+
+# llama.cpp is compiled for a named instruction set, never for the build machine's (GGML_NATIVE
+# would pick AVX-512/AMX on an Intel Xeon, and the server then dies at its first completion with
+# a general protection fault in libggml-cpu.so). x86-64 gets AVX2/FMA/F16C, which every machine
+# here has; other architectures get their plain baseline. The wheel is built once into
+# build/wheels/<flags>/ and installed from there: pip's own wheel cache is keyed by the sdist
+# alone, so a wheel built elsewhere with native flags could otherwise come back from it.
+LLAMA_SPEC := llama-cpp-python==0.3.36
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+  -DGGML_AVX512=OFF -DGGML_AVX512_VBMI=OFF -DGGML_AVX512_VNNI=OFF -DGGML_AVX512_BF16=OFF \
+  -DGGML_AVX_VNNI=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+else
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+endif
+LLAMA_WHEELS := build/wheels/$(shell echo '$(LLAMA_SPEC) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
+
+$(VENV)/.llm-installed: $(VENV)/.installed
+	test -n "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl 2>/dev/null)" || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip wheel --quiet --no-deps \
+	    --no-cache-dir --no-binary llama-cpp-python -w $(LLAMA_WHEELS) "$(LLAMA_SPEC)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt --find-links $(LLAMA_WHEELS) \
+	  --only-binary llama-cpp-python -e ".[llamacpp]"
 	touch $@
 
 $(MODELS_DIR)/$(DEFAULT_MODEL)/newsrag-model.json: $(VENV)/.installed
@@ -52,31 +83,31 @@ $(CHROMIUM):
 	  || { $(SUDO) apt-get update -q && \
 	       $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
-test: setup $(CHROMIUM) ## Run the whole test suite (what CI runs)
+test: setup-dev setup-llm $(CHROMIUM) ## Set up everything (local LLM included) and run the whole test suite (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: setup ## Run the tests not marked slow
+test-fast: setup-dev ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
-lint: setup ## ruff lint and format check
+lint: setup-dev ## ruff lint and format check
 	$(BIN)/ruff check rag ingest ui tests bench
 	$(BIN)/ruff format --check rag ingest ui tests bench
 
-format: setup ## Format the code
+format: setup-dev ## Format the code
 	$(BIN)/ruff format rag ingest ui tests bench
 	$(BIN)/ruff check --fix rag ingest ui tests bench
 
-typecheck: setup ## mypy on the packages
+typecheck: setup-dev ## mypy on the packages
 	$(BIN)/mypy
 
-bench: setup ## Ingest and query benchmarks against the LangChain tutorial recipe (JSON)
+bench: setup-dev ## Ingest and query benchmarks against the LangChain tutorial recipe (JSON)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/query.py
 
-bench-load: setup ## 8 concurrent clients against /api/ask on a real server (JSON)
+bench-load: setup-dev ## 8 concurrent clients against /api/ask on a real server (JSON)
 	$(BIN)/python bench/load.py
 
-lock: $(VENV)/.installed ## Refresh constraints.txt from the working .venv
+lock: $(VENV)/.dev-installed $(VENV)/.llm-installed ## Refresh constraints.txt from the working .venv
 	{ echo "# Versions verified together on Python 3.11 (pip freeze of a working .venv; torch comes from TORCH_SPEC)."; \
 	  echo "# Regenerate: make lock"; \
 	  $(BIN)/pip freeze --exclude-editable | grep -viE '^(torch==|nvidia|triton|-e |newsrag)'; } > constraints.txt

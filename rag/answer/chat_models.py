@@ -44,7 +44,7 @@ PROMPT_DIR = Path(__file__).parent / "prompts"
 OLLAMA_DEFAULT_URL = "http://127.0.0.1:11434"
 OPENAI_DEFAULT_URL = "https://api.openai.com/v1"
 INSTALL_LLAMACPP = (
-    "install it with `pip install 'newsrag[llamacpp]'` or `make setup` "
+    "install it with `pip install 'newsrag[llamacpp]'` or `make setup-llm` "
     "(it compiles llama.cpp: 5-10 minutes on 2 cores)"
 )
 

@@ -2,7 +2,7 @@
 
 The tiny base model's words are not judged, only the plumbing: streaming, max_tokens reaching
 the server, the citation guard, the rewriter, readable errors. Nothing here is skipped: when
-llama-cpp-python is missing the tests fail and say to run `make setup`.
+llama-cpp-python is missing the tests fail and say to run `make setup-dev setup-llm`.
 """
 
 from __future__ import annotations
