@@ -134,6 +134,13 @@ class Settings(BaseSettings):
         description="Optional cross-encoder reranker: a sentence-transformers CrossEncoder id "
         "or folder. Unset: no reranking.",
     )
+    judge: str = Field(
+        "off",
+        description="The learned answer judge, which picks the lead among the sentences that "
+        "state the asked kind of fact: `off`, `auto` (the one shipped for the embedding model) "
+        "or the path of a file written by `newsrag models train-judge`. Off by default: it "
+        "measured no better than the rules on two of the team's sets (README, Measured).",
+    )
     refusal_threshold: float | None = Field(
         None,
         ge=-1,

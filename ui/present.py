@@ -147,6 +147,7 @@ def status_json(s: ArchiveStatus) -> dict[str, Any]:
         "refresh_error": s.refresh_error,
         "store": s.store,
         "writes_here": s.writes_here,
+        "answer_judge": {"state": s.answer_judge, "problem": s.answer_judge_problem},
     }
 
 

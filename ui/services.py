@@ -64,6 +64,8 @@ class ArchiveStatus:
     refresh_error: str | None
     store: str  # "embedded" or "chroma server"
     writes_here: bool  # this server holds the index's writer lock
+    answer_judge: str = "off"  # "on", "off" or "unavailable" (rag/answer/judge)
+    answer_judge_problem: str | None = None
 
     @property
     def up_to_date(self) -> bool:
@@ -208,7 +210,8 @@ class Services:
 
     def status(self) -> ArchiveStatus:
         """What the served archive holds and how current the answers are (GET /api/status)."""
-        index = self.engine().retriever.index
+        engine = self.engine()
+        index = engine.retriever.index
         manifest = index.manifest
         generation = manifest.generation()
         with self._status_lock:
@@ -228,6 +231,8 @@ class Services:
             refresh_error=refreshed.error if refreshed else None,
             store="chroma server" if self.settings.chroma_url else "embedded",
             writes_here=self.writer_lock is not None and self.writer_lock.held,
+            answer_judge=engine.judge_state[0],
+            answer_judge_problem=engine.judge_state[1],
         )
 
     def refresh_after_write(self) -> None:

@@ -186,14 +186,15 @@ def header_html(ui_lang: str) -> str:
 
 def mode_html(services: Services, ui_lang: str) -> str:
     try:
-        mode = services.engine().mode
+        engine = services.engine()
+        mode = engine.mode
     except NewsragError:
         return f'<p class="nr-mode" id="nr-mode">{esc(t(ui_lang, "answerer_loading"))}</p>'
     name = t(ui_lang, "llm", name=mode[4:]) if mode.startswith("llm:") else t(ui_lang, mode)
-    return (
-        f'<p class="nr-mode" id="nr-mode">{esc(t(ui_lang, "answerer", mode=name))}</p>'
-        + archive_html(services, ui_lang)
-    )
+    line = t(ui_lang, "answerer", mode=name)
+    if engine.judge_state[0] == "unavailable":
+        line += " " + t(ui_lang, "without_judge")
+    return f'<p class="nr-mode" id="nr-mode">{esc(line)}</p>' + archive_html(services, ui_lang)
 
 
 def archive_html(services: Services, ui_lang: str) -> str:

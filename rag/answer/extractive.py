@@ -28,12 +28,16 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..embedding import Embedder, VectorCache
 from ..lexical import tokenize
 from ..mentions import PassageWords
 from ..question import analyse, wants
 from ..types import Message, Passage
 from .citations import sentence_spans
+from .judge.features import Asked, Candidate
+from .judge.model import AnswerJudge
 from .kinds import mentions_all, states
 from .messages import format_date, language_name, text
 
@@ -46,6 +50,7 @@ class _Sentence:
     text: str
     headline: bool = False  # restates the article's title
     fits: int = 0  # states the kind of fact the question asks for: 0-2 (rag/answer/kinds.py)
+    position: int = 0  # its place in the article: 0 its first sentence (rag/answer/judge)
 
 
 # a sentence that opens with a pronoun or a demonstrative leans on the one before it
@@ -91,6 +96,8 @@ class ExtractiveAnswerer:
         cache_size: int = 8192,
         min_fit: int = 1,
         max_fitting: int = 10,
+        judge: AnswerJudge | None = None,
+        judge_problem: str | None = None,
     ) -> None:
         if max_sentences < 1 or max_passages < 1:
             raise ValueError("max_sentences and max_passages must be at least 1")
@@ -105,6 +112,9 @@ class ExtractiveAnswerer:
         self.head_words = head_words
         self.min_fit = min_fit
         self.max_fitting = max_fitting
+        self.judge = judge
+        # why a judge that was asked for is not used (a missing, corrupt or foreign file)
+        self.judge_problem = judge_problem
         # sentence vectors: the articles people ask about come back often
         self._cache = VectorCache(cache_size)
 
@@ -123,13 +133,14 @@ class ExtractiveAnswerer:
         for i in usable:
             p = top[i]
             title = _glued(p.title)
-            for a, b in sentence_spans(p.text):
+            for n, (a, b) in enumerate(sentence_spans(p.text)):
                 body = p.text[a:b]
                 if len(body.split()) < 4:
                     continue
                 sentences.append(
                     _Sentence(i, a, b, body, headline=len(title) >= 20 and title in _glued(body),
-                              fits=states(info.wants, body, p.lang, asked))
+                              fits=states(info.wants, body, p.lang, asked),
+                              position=n if p.start == 0 else n + 1)
                 )  # fmt: skip
         if not sentences:
             return []
@@ -157,9 +168,27 @@ class ExtractiveAnswerer:
         vector_of = dict(zip(pool, vectors, strict=True))
 
         ranked = sorted(pool, key=lambda s: -scores[s])
-        lead = max(ranked, key=lambda s: s.fits)  # the best-scored of those that fit best
-        if info.wants and lead.fits < self.min_fit:
+        if info.wants and max(s.fits for s in pool) < self.min_fit:
             return []  # asked who/where/when/how many, and no sentence says: no answer
+        if self.judge is not None:
+            lead = self._judged(question, lang, q, pool, top, vector_of)
+        else:
+            lead = max(ranked, key=lambda s: s.fits)  # the best-scored of those that fit best
+        chosen = self._ranked(lead, ranked, scores, vector_of)
+        before = _before(lead, sentences)
+        if before is not None and before not in chosen and _ANAPHOR.match(lead.text):
+            chosen.append(before)  # "They..." needs the sentence that says who they are
+        after = _after(lead, sentences)
+        if after is not None and after not in chosen and _ANAPHOR.match(after.text):
+            chosen.append(after)  # "...at Acharan. It was the answer to..." goes on about it
+        return sorted(chosen, key=lambda s: (s.passage, s.start))
+
+    def _ranked(
+        self, lead: _Sentence, ranked: list[_Sentence], scores: dict[_Sentence, float],
+        vector_of: dict[_Sentence, np.ndarray],
+    ) -> list[_Sentence]:  # fmt: skip
+        """The lead, then the sentences scored within ``margin`` of the best, then the one
+        that states the asked kind and is most like the question, if it is not already quoted."""
         best = scores[ranked[0]]
         chosen = [lead]
         per_passage = {lead.passage: 1}
@@ -172,18 +201,25 @@ class ExtractiveAnswerer:
                 continue  # the same sentence again (a story told twice)
             chosen.append(s)
             per_passage[s.passage] = per_passage.get(s.passage, 0) + 1
-        # the lead is the sentence that best states the kind of fact asked for; the one that
-        # states it and is most like the question is quoted too, if it is not already
         other = next((s for s in ranked if s.fits >= 2 and s not in chosen), None)
         if other is not None:
             chosen.append(other)
-        before = _before(lead, sentences)
-        if before is not None and before not in chosen and _ANAPHOR.match(lead.text):
-            chosen.append(before)  # "They..." needs the sentence that says who they are
-        after = _after(lead, sentences)
-        if after is not None and after not in chosen and _ANAPHOR.match(after.text):
-            chosen.append(after)  # "...at Acharan. It was the answer to..." goes on about it
-        return sorted(chosen, key=lambda s: (s.passage, s.start))
+        return chosen
+
+    def _judged(
+        self, question: str, lang: str, q: np.ndarray, pool: list[_Sentence],
+        top: list[Passage], vector_of: dict[_Sentence, np.ndarray],
+    ) -> _Sentence:  # fmt: skip
+        """With the answer judge: among the sentences that state the asked kind best, the one
+        the judge finds most likely to state the answer (in place of the most similar)."""
+        assert self.judge is not None
+        asked = Asked.of(question, lang, q)
+        candidates = [
+            Candidate(s.text, top[s.passage].lang, s.position, vector_of[s]) for s in pool
+        ]
+        shares, _ = self.judge.weigh(asked, candidates)
+        share_of = dict(zip(pool, shares, strict=True))
+        return max(pool, key=lambda s: (s.fits, share_of[s]))
 
     def stream(
         self,
@@ -195,13 +231,14 @@ class ExtractiveAnswerer:
         picked = self.select(question, lang, passages)
         if not picked:
             return
-        foreign = sorted({passages[s.passage].lang for s in picked} - {lang})
-        if foreign:
-            names = ", ".join(language_name(lang, f) for f in foreign)
-            yield text(lang, "quoted_in").format(langs=names) + " "
         # "when" is answered with the article's date too: "on Wednesday" means nothing alone
         dated = wants(question) == "time"
+        quoting = lang  # a quotation in another language is introduced where it starts
         for s in picked:
+            of = passages[s.passage].lang or lang
+            if of != quoting and of != lang:
+                yield text(lang, "quoted_in").format(langs=language_name(lang, of)) + " "
+            quoting = of
             body = s.text.rstrip()
             end = len(body.rstrip(".!?…"))  # the marker goes before the final punctuation
             when = passages[s.passage].date if dated else None

@@ -170,6 +170,7 @@ class FakeEngine:
     """Streams fixed tokens then a turn, or raises; records what it was asked."""
 
     mode = "extractive"
+    judge_state = ("off", None)
 
     def __init__(self, *, fail: Exception | None = None) -> None:
         self.fail = fail
