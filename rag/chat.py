@@ -29,7 +29,7 @@ import numpy as np
 
 from .answer import Answerer, declines, may_decline
 from .answer.citations import guard
-from .answer.messages import format_date, text
+from .answer.messages import asked_kind, format_date, text
 from .embedding import Embedder
 from .followup import standalone_question
 from .language import detect_query_language
@@ -39,6 +39,7 @@ from .retrieval import Retriever, TimeRange, is_year_of
 from .timeparse import TimeIntent, parse_time
 from .types import Filters, Message, Passage, Turn, date_number
 
+REWRITE_HISTORY = 40  # messages the follow-up rewrite may look back through
 MAX_UNKNOWN_WORDS = 2  # more unknown words than this add no more doubt (typos, odd phrasing)
 
 
@@ -88,12 +89,14 @@ class Reranker(Protocol):
 class Refusal:
     """Why a question is not answered: ``reason`` is "no_passages", "unmentioned" (``terms``
     are what no passage mentions; ``in_archive`` whether the archive has them elsewhere),
-    "untimely" (``when`` is the asked time), "low_support" or "answerer"."""
+    "untimely" (``when`` is the asked time), "low_support" or "answerer" (``wants`` is the
+    kind of fact asked that no passage states, ``terms`` what the question names)."""
 
     reason: str
     terms: tuple[str, ...] = ()
     in_archive: bool = False
     when: str = ""
+    wants: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,10 +229,13 @@ class Engine:
             clock = now
 
         started = clock
-        history = list(history)[-self.max_history :]
+        # the rewrite reads further back than the answerer: "When did they attack it?" after
+        # three follow-ups is still about the question before them
+        conversation = list(history)[-REWRITE_HISTORY:]
+        history = conversation[-self.max_history :]
         default = lang or _last_lang(history) or self.default_lang
         lang = detect_query_language(question, default=default)
-        query = self.rewriter.rewrite(question, history, lang) if history else question
+        query = self.rewriter.rewrite(question, conversation, lang) if history else question
         lap("rewrite_ms")
         found = self.retrieve(query, lang, filters or Filters(), lap)
         passages, effective = found.passages, found.filters
@@ -265,7 +271,7 @@ class Engine:
                 held = None
         lap("answer_ms")
         if held is not None and declines(held):  # the answerer found no answer in them
-            yield from refused(Refusal("answerer"))
+            yield from refused(_not_stated(query, lang))
             return
         if held:
             yield Token(held)
@@ -273,7 +279,7 @@ class Engine:
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not citations:  # the answerer produced nothing that rests on a passage
-            message = self._refusal(lang, passages, Refusal("answerer"), filtered=False)
+            message = self._refusal(lang, passages, _not_stated(query, lang), filtered=False)
             yield Done(
                 replace(base, answer=message, mode="refusal", refused=True, timings=timings,
                         refusal="answerer")
@@ -373,6 +379,12 @@ class Engine:
             first = first.format(terms=names)
         elif why.reason == "untimely":
             first = text(lang, "untimely").format(when=why.when)
+        elif why.reason == "answerer" and why.wants:
+            what = asked_kind(lang, why.wants)
+            if why.terms:
+                first = text(lang, "not_stated").format(terms=_join(why.terms, lang), what=what)
+            else:
+                first = text(lang, "not_stated_plain").format(what=what)
         else:
             first = text(lang, "refusal_filtered" if filtered and not passages else "refusal")
         lines = [first]
@@ -385,6 +397,13 @@ class Engine:
 
     def _similarity(self, a: Sequence[str], b: Sequence[str]) -> np.ndarray:
         return self.embedder.embed_documents(list(a)) @ self.embedder.embed_documents(list(b)).T
+
+
+def _not_stated(query: str, lang: str) -> Refusal:
+    """The answerer found no sentence stating the asked fact: say which kind, and about what
+    ("The articles found on “Djibo” do not say how many or how much.")."""
+    info = analyse(query, lang)
+    return Refusal("answerer", tuple(t.text for t in info.names), wants=info.wants)
 
 
 def _when_text(when: TimeRange, lang: str) -> str:

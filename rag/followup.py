@@ -40,10 +40,32 @@ def _words(text: str) -> list[str]:
 
 
 def previous_question(history: Sequence[Message]) -> str | None:
-    for message in reversed(history):
-        if message.role == "user" and message.content.strip():
-            return message.content.strip()
+    """What the conversation is about: the last question that stands on its own, as the
+    follow-ups since made it ("where is Isis still active in Syria?", "and in Iraq?" → "…in
+    Iraq?"). A follow-up that only points back ("And when?", "Quando?") keeps the question it
+    points to, so "When did they attack it?" after three of them still carries "Who attacked
+    the base at Acharan?"."""
+    for i in range(len(history) - 1, -1, -1):
+        message = history[i]
+        if message.role != "user" or not message.content.strip():
+            continue
+        question = message.content.strip()
+        before = previous_question(history[:i])
+        if before is None:
+            return question
+        lead = _LEAD.match(question)
+        if lead and lead.group("rest"):
+            replaced = _replace_phrase(before, lead.group("rest"))
+            if replaced:
+                return replaced
+        if _leans_back(question, lead):
+            return before
+        return question
     return None
+
+
+def _leans_back(question: str, lead: re.Match[str] | None) -> bool:
+    return bool(lead) or len(_words(question)) <= SHORT or bool(_POINTERS.search(question))
 
 
 def standalone_question(question: str, history: Sequence[Message]) -> str:
@@ -52,11 +74,10 @@ def standalone_question(question: str, history: Sequence[Message]) -> str:
         return question
     lead = _LEAD.match(question)
     if lead and lead.group("rest"):
-        rest = lead.group("rest")
-        replaced = _replace_phrase(previous, rest)
+        replaced = _replace_phrase(previous, lead.group("rest"))
         if replaced:
             return replaced
-    if lead or len(_words(question)) <= SHORT or _POINTERS.search(question):
+    if _leans_back(question, lead):
         return f"{question.strip()} {previous}"
     return question
 

@@ -99,19 +99,24 @@ _REASON = re.compile(
     r"per\s+protesta|allo\s+scopo|al\s+fine\s+di|il\s+motivo|la\s+ragione)",
     re.IGNORECASE,
 )
-_RELATIVE_TIME = frozenset(
-    [
-        "yesterday",
-        "today",
-        "tonight",
-        "overnight",
-        "ieri",
-        "oggi",
-        "stanotte",
-        "stamattina",
-        "stamani",
-    ]
+# a time relative to the article's date, which a "when" answer states beside it ("at dawn
+# (article of 4 October 2023)")
+# fmt: off
+# dying and killing in both languages: a question about the dead wants a count of the dead
+_DEATH = re.compile(
+    r"\b(?:kill\w*|dead|deaths?|die[sd]?|dying|casualt\w*|victims?|fatalit\w*|bod(?:y|ies)|"
+    r"uccis\w*|uccid\w*|mort[oiae]|morti\w*|mortal\w*|vittim\w*|decess\w*|cadut[oiae]|"
+    r"caduti|perso\s+la\s+vita|persero\s+la\s+vita)\b",
+    re.IGNORECASE,
 )
+NEAR_DEATH = 6  # words: "killed at least 85 civilians", "1500 people have fallen victims"
+_RELATIVE_TIME = frozenset([
+    "yesterday", "today", "tonight", "overnight", "dawn", "morning", "afternoon", "evening",
+    "midnight", "noon", "weekend",
+    "ieri", "oggi", "stanotte", "stamattina", "stamani", "alba", "mattina", "mattinata",
+    "pomeriggio", "sera", "serata", "mezzanotte", "mezzogiorno", "nottata",
+])
+# fmt: on
 
 
 def _words(sentence: str) -> list[str]:
@@ -156,6 +161,12 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         many = min(len(rare), MANY_NAMES) - 1
         return (5 if _next_to_asked(words, rare, lang, asked) else 2) + many
     if wants == "number":
+        if _DEATH.search(asked.text):
+            # "How many soldiers were killed?" is answered by a count of the dead, not by
+            # "tens of thousands of auxiliaries" in the same article
+            deaths = [i for i, w in enumerate(words) if _DEATH.fullmatch(w.lower())]
+            at = _count_at(words, asked)
+            return 2 if any(abs(i - j) <= NEAR_DEATH for i in at for j in deaths) else 0
         for i, w in enumerate(words):
             low = w.lower()
             if w[:1].isdigit():
@@ -174,13 +185,33 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         return 2 if _REASON.search(sentence) else 0
     if wants == "time":
         for w in words:
-            low = plain(w)
+            low = re.sub(r"^\w+'", "", plain(w))  # "all'alba", "dell'8"
             if (_YEAR.match(w) and w not in asked.numbers) or (
                 (low in _TIME_WORDS or low in _RELATIVE_TIME) and low not in asked.tokens
             ):
                 return 2
         return 2 if re.search(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", sentence) else 0
     return 0
+
+
+def _count_at(words: list[str], asked: PassageWords) -> list[int]:
+    """Where ``words`` give a count the question does not (digits that are not a year or a
+    day of a month, or a number word)."""
+    out = []
+    for i, w in enumerate(words):
+        low = w.lower()
+        if w[:1].isdigit():
+            digits = re.sub(r"[.,]", "", w)
+            near_month = any(
+                words[j].lower() in _TIME_WORDS for j in (i - 1, i + 1) if 0 <= j < len(words)
+            )
+            if not (_YEAR.match(digits) or (near_month and len(digits) <= 2)) and (
+                digits not in asked.numbers
+            ):
+                out.append(i)
+        elif (low in _COUNT_WORDS or low in _SMALL_NUMBERS) and low not in asked.tokens:
+            out.append(i)
+    return out
 
 
 def _next_to_asked(words: list[str], rare: set[str], lang: str, asked: PassageWords) -> bool:

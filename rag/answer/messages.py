@@ -18,6 +18,10 @@ TEXT = {
         "unmentioned_found": "Gli articoli pertinenti non parlano di {terms}.",
         "untimely": "Nessun articolo del periodo chiesto ({when}) o che ne parli risponde a "
         "questa domanda.",
+        "not_stated": "Gli articoli trovati su {terms} non dicono {what}.",
+        "not_stated_plain": "Gli articoli trovati non dicono {what}.",
+        "what": {"number": "quanti o quanto", "time": "quando", "place": "dove", "actor": "chi",
+                 "reason": "perché", "name": "quale"},
         "closest": "Gli articoli più vicini sono:",
         "sources": "Fonti",
         "article_of": "articolo del {date}",
@@ -33,6 +37,10 @@ TEXT = {
         "unmentioned_found": "The articles on this subject do not mention {terms}.",
         "untimely": "No article from the time asked about ({when}) or about it answers this "
         "question.",
+        "not_stated": "The articles found on {terms} do not say {what}.",
+        "not_stated_plain": "The articles found do not say {what}.",
+        "what": {"number": "how many or how much", "time": "when", "place": "where",
+                 "actor": "who", "reason": "why", "name": "which one"},
         "closest": "The closest articles are:",
         "sources": "Sources",
         "article_of": "article of {date}",
@@ -49,6 +57,13 @@ def text(lang: str, key: str) -> str:
     value = table[key]
     assert isinstance(value, str)
     return value
+
+
+def asked_kind(lang: str, kind: str) -> str:
+    """ "how many or how much", "quando": the kind of fact a question asks for, in words."""
+    names = TEXT.get(lang, TEXT["en"])["what"]
+    assert isinstance(names, dict)
+    return str(names[kind])
 
 
 def language_name(lang: str, of: str) -> str:

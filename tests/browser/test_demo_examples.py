@@ -113,3 +113,49 @@ def test_each_example_is_answered_right_or_honestly_refused(demo, new_page, ui_l
             expect(page.locator("#nr-chat .nr-card").first).to_contain_text(cited)
         shot(page, f"demo-{ui_lang}-{n}")
     assert not page.errors
+
+
+def ask_typed(page: Page, question: str) -> str:
+    """Types a question into the chat page, waits for the answer, returns its text."""
+    done = "#nr-chat .nr-sources, #nr-chat .nr-refusal, #nr-chat .nr-error"
+    before = page.locator(done).count()
+    box = page.locator("#nr-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    expect(page.locator(done)).to_have_count(before + 1)
+    return page.locator("#nr-chat .nr-answer").last.inner_text()
+
+
+def test_follow_ups_about_the_acharan_attack_are_answered_with_its_date(demo, new_page):
+    page = new_page(locale="en-US")
+    page.goto(demo.url + "/")
+    assert "JNIM" in ask_typed(page, "Who attacked the base at Acharan?")
+    for follow_up in ("And when?", "Quando?", "When did it happen?", "When did they attack it?"):
+        said = ask_typed(page, follow_up)
+        assert "October 2023" in said or "ottobre 2023" in said, f"{follow_up!r}: {said!r}"
+        assert "[1]" in said
+    shot(page, "demo-follow-ups")
+    assert not page.errors
+
+
+def test_a_count_the_article_does_not_give_is_said_to_be_missing(demo, new_page):
+    page = new_page(locale="en-US")
+    page.goto(demo.url + "/")
+    said = ask_typed(page, "How many soldiers were killed in the Djibo ambush?")
+    assert "do not say how many" in said and "Djibo" in said, said
+    expect(page.locator("#nr-chat .nr-card")).to_have_count(0)
+    shot(page, "demo-djibo")
+
+
+def test_a_follow_up_in_the_widget_is_answered_with_the_date(demo, new_page):
+    page = new_page(locale="en-US")
+    page.goto(demo.url + "/widget")
+    box = page.locator("#question")
+    done = page.locator(".sources, .msg.error")
+    for n, question in enumerate(("Who attacked the base at Acharan?", "And when?"), 1):
+        box.fill(question)
+        box.press("Enter")
+        expect(done).to_have_count(n)
+    said = page.locator(".answer").last.inner_text()
+    assert "October 2023" in said, said
+    shot(page, "demo-widget-follow-up")

@@ -206,7 +206,10 @@ def test_an_llm_that_finds_no_answer_in_the_passages_gets_the_refusal(engine, re
     assert turn.refused and turn.mode == "refusal" and not turn.citations
     assert turn.passages  # it read passages, and found no answer in them
     assert "NO_ANSWER" not in streamed.upper() and streamed == turn.answer
-    assert turn.answer.startswith(text("it", "refusal"))  # the fixed sentence, in Italian
+    # the fixed sentence, in Italian, saying which kind of fact is missing about what
+    assert turn.answer.startswith(text("it", "not_stated").format(terms="«Acharan»", what="chi")), (
+        turn.answer
+    )
 
 
 def test_an_llm_answer_that_starts_like_no_is_streamed_whole(engine):

@@ -146,3 +146,26 @@ def test_a_quotation_in_another_language_is_labelled_where_it_starts() -> None:
     assert "[1]. Quoted in Italian: Le truppe francesi" in answer
     answer = "".join(Both(embedder).stream("Summarise the situation in the Sahel", "en", [it, en]))
     assert answer.startswith("Quoted in Italian: Le truppe") and answer.count("Quoted") == 1
+
+
+def test_a_question_about_the_dead_wants_a_count_of_the_dead() -> None:
+    from rag.answer.kinds import states
+    from rag.mentions import PassageWords
+
+    asked = PassageWords("How many soldiers were killed in the Djibo ambush?", "en")
+    auxiliaries = "The junta has recruited tens of thousands of civilian auxiliaries."
+    assert states("number", auxiliaries, "en", asked) == 0
+    assert states("number", "Djibo has been under blockade for almost two years.", "en", asked) == 0
+    assert states("number", "The ambush killed at least 12 soldiers.", "en", asked) == 2
+    italian = PassageWords("Quanti soldati sono morti a Djibo?", "it")
+    assert states("number", "Gunmen killed nineteen soldiers near Djibo.", "en", italian) == 2
+
+
+def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
+    from rag.answer.kinds import states
+    from rag.mentions import PassageWords
+
+    asked = PassageWords("When did they attack it?", "en")
+    sentence = "I combattenti del JNIM hanno attaccato all'alba la base militare di Acharan."
+    assert states("time", sentence, "it", asked) == 2
+    assert states("time", "I combattenti hanno attaccato la base militare.", "it", asked) == 0

@@ -27,3 +27,19 @@ JNIM = [Message("user", "chi ha attaccato la base di Acharan?"), Message("assist
 )
 def test_follow_ups_become_standalone(history, question, expected):
     assert standalone_question(question, history) == expected
+
+
+def test_follow_ups_that_point_back_keep_the_question_they_point_to():
+    history = [
+        Message("user", "Who attacked the base at Acharan?"), Message("assistant", "JNIM [1]"),
+        Message("user", "And when?"), Message("assistant", "At dawn [1]"),
+        Message("user", "Quando?"), Message("assistant", "All'alba [1]"),
+    ]  # fmt: skip
+    assert standalone_question("When did they attack it?", history) == (
+        "When did they attack it? Who attacked the base at Acharan?"
+    )
+    moved = [Message("user", "where is Isis still active in Syria?"), Message("assistant", "x"),
+             Message("user", "and in Iraq?"), Message("assistant", "y")]  # fmt: skip
+    assert (
+        standalone_question("and when?", moved) == "and when? where is Isis still active in Iraq?"
+    )
