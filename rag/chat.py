@@ -236,8 +236,12 @@ class Engine:
         default = lang or _last_lang(history) or self.default_lang
         lang = detect_query_language(question, default=default)
         query = self.rewriter.rewrite(question, conversation, lang) if history else question
+        # "Quando?" after an English question is answered in Italian, but the question it
+        # became ("Quando? Who attacked the base at Acharan?") is searched and checked as the
+        # language most of its words are in
+        query_lang = lang if query == question else detect_query_language(query, default=lang)
         lap("rewrite_ms")
-        found = self.retrieve(query, lang, filters or Filters(), lap)
+        found = self.retrieve(query, query_lang, filters or Filters(), lap)
         passages, effective = found.passages, found.filters
 
         base = Turn(
@@ -271,7 +275,7 @@ class Engine:
                 held = None
         lap("answer_ms")
         if held is not None and declines(held):  # the answerer found no answer in them
-            yield from refused(_not_stated(query, lang))
+            yield from refused(_not_stated(query, query_lang))
             return
         if held:
             yield Token(held)
@@ -279,7 +283,7 @@ class Engine:
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not citations:  # the answerer produced nothing that rests on a passage
-            message = self._refusal(lang, passages, _not_stated(query, lang), filtered=False)
+            message = self._refusal(lang, passages, _not_stated(query, query_lang), filtered=False)
             yield Done(
                 replace(base, answer=message, mode="refusal", refused=True, timings=timings,
                         refusal="answerer")

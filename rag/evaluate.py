@@ -50,6 +50,12 @@ class Question:
     key_facts: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     split: str | None = None  # "dev" (settings are chosen on it) or "test" (reported)
+    history: tuple[str, ...] = ()  # earlier questions of a conversation, asked first
+    standalone: str | None = None  # the same question written to stand on its own
+
+    def alone(self) -> Question:
+        """The question as it stands on its own: the conversation's fact asked directly."""
+        return replace(self, question=self.standalone or self.question, history=())
 
 
 def _strings(row: Mapping[str, Any], key: str) -> tuple[str, ...]:
@@ -84,6 +90,8 @@ def load_questions(path: Path) -> list[Question]:
                     key_facts=_strings(row, "key_facts"),
                     tags=_strings(row, "tags"),
                     split=str(row["split"]) if row.get("split") else None,
+                    history=_strings(row, "history"),
+                    standalone=str(row["standalone"]) if row.get("standalone") else None,
                 )
             )  # fmt: skip
         except (ValueError, KeyError, TypeError, AttributeError) as exc:

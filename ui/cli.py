@@ -417,6 +417,13 @@ def eval_command(
     as_json: JsonOpt = False,
     index: IndexOpt = None,
     model: ModelOpt = None,
+    standalone: Annotated[
+        bool,
+        typer.Option(
+            "--standalone",
+            help="Ask each conversation's last question on its own (its `standalone` form).",
+        ),
+    ] = False,
 ) -> None:
     """Retrieval and answer quality on a questions file (see the README for its format)."""
     from ui.eval_view import print_eval, run_eval
@@ -424,8 +431,9 @@ def eval_command(
     parts = _engine(index, model)
     try:
         result = run_eval(
-            parts, questions, k=k, retrieval_only=retrieval_only, quiet=as_json, details=details
-        )
+            parts, questions, k=k, retrieval_only=retrieval_only, quiet=as_json, details=details,
+            standalone=standalone,
+        )  # fmt: skip
     finally:
         parts.close()
     if as_json:

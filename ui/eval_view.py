@@ -10,7 +10,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from rag.evaluate import Question, archive_maps, evaluate, load_questions, resolve_ids
-from rag.types import Filters
+from rag.followup import standalone_question
+from rag.types import Filters, Message
 
 from .compose import EngineParts
 
@@ -28,18 +29,29 @@ def run_eval(
     retrieval_only: bool,
     quiet: bool,
     details: bool = False,
+    standalone: bool = False,
 ) -> dict[str, Any]:
     engine, manifest = parts.engine, parts.index.manifest
     records = list(manifest.iter_records())
     questions = resolve_ids(load_questions(path), (r.id for r in records))
+    if standalone:  # a conversation's last question asked on its own, for comparison
+        questions = [q.alone() for q in questions]
     story_of, lang_of = archive_maps(records)
 
     def search(q: Question, filters: Filters) -> list[str]:
-        hits = engine.search(q.question, k=k, filters=filters, lang=q.lang)
+        # a follow-up is searched as the conversation makes it (rag/followup.py)
+        query = standalone_question(q.question, [Message("user", h) for h in q.history])
+        hits = engine.search(query, k=k, filters=filters, lang=q.lang)
         return [h.article_id for h in hits]
 
     def ask(q: Question) -> Any:
-        return engine.ask(q.question, filters=q.filters, lang=q.lang)
+        """The conversation's earlier questions first, each with the answers before it, as a
+        person asks them in the chat; then the question, judged."""
+        history: list[Message] = []
+        for earlier in q.history:
+            turn = engine.ask(earlier, history=history, filters=q.filters)
+            history += [Message("user", earlier), Message("assistant", turn.answer)]
+        return engine.ask(q.question, history=history, filters=q.filters, lang=q.lang)
 
     with Progress(disable=quiet, transient=True) as progress:
         task = progress.add_task("eval", total=len(questions))

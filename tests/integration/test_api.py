@@ -641,3 +641,74 @@ def test_serve_says_in_one_line_when_the_port_is_taken(tmp_path):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and f"Port {port} on 127.0.0.1 is already in use" in lines[0]
     assert "--port" in lines[0] and "Traceback" not in run.stderr
+
+
+# --- follow-ups over real HTTP ---------------------------------------------------------------
+@pytest.fixture
+def live(archive, tmp_path) -> Iterator[str]:
+    """The app on a loopback port (uvicorn in a thread), for clients that speak real HTTP."""
+    import time
+
+    import httpx
+    import uvicorn
+
+    settings = make_settings(tmp_path)
+    app = create_app(settings, services=Services.with_engine(settings, archive.engine))
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.2)
+    yield url
+    server.should_exit = True
+    thread.join(10)
+    sock.close()
+
+
+ACHARAN = "Who attacked the base at Acharan?"
+FOLLOW_UPS = ("And when?", "Quando?", "When did it happen?", "When did they attack it?")
+
+
+def test_follow_ups_through_api_ask_carry_the_conversation(live):
+    import httpx
+
+    first = httpx.post(f"{live}/api/ask", json={"question": ACHARAN}, timeout=60).json()
+    assert "JNIM" in first["answer"]
+    history = [
+        {"role": "user", "content": ACHARAN},
+        {"role": "assistant", "content": first["answer"]},
+    ]
+    for follow_up in FOLLOW_UPS:
+        turn = httpx.post(
+            f"{live}/api/ask", json={"question": follow_up, "history": history}, timeout=60
+        ).json()
+        assert not turn["refused"], (follow_up, turn["answer"])
+        assert "2023" in turn["answer"] and "Acharan" in turn["query"]
+        history += [{"role": "user", "content": follow_up},
+                    {"role": "assistant", "content": turn["answer"]}]  # fmt: skip
+
+
+def test_follow_ups_through_the_openai_client_read_the_messages(live):
+    from openai import OpenAI
+
+    client = OpenAI(base_url=f"{live}/v1", api_key="unused", max_retries=0)
+    messages: list[Any] = [{"role": "system", "content": "Answer briefly."},
+                           {"role": "user", "content": ACHARAN}]  # fmt: skip
+    first = client.chat.completions.create(model="newsrag", messages=messages)
+    messages.append({"role": "assistant", "content": first.choices[0].message.content})
+    for follow_up in FOLLOW_UPS[:2]:
+        messages.append({"role": "user", "content": follow_up})
+        reply = client.chat.completions.create(model="newsrag", messages=messages)
+        content = reply.choices[0].message.content or ""
+        assert "2023" in content and "[1]" in content, (follow_up, content)
+        messages.append({"role": "assistant", "content": content})

@@ -143,3 +143,21 @@ def test_key_facts_must_be_a_list(tmp_path):
     path.write_text(json.dumps({"question": "q", "relevant_ids": ["a"], "key_facts": "JNIM"}))
     with pytest.raises(InputError, match="key_facts"):
         load_questions(path)
+
+
+def test_a_conversation_record_keeps_its_history_and_its_standalone_form(tmp_path):
+    from rag.evaluate import load_questions
+
+    path = tmp_path / "conv.jsonl"
+    path.write_text(
+        json.dumps({"qid": "c1", "history": ["Who attacked the base at Acharan?"],
+                    "question": "And when?", "standalone": "When was the base at Acharan attacked?",
+                    "relevant_ids": ["a"], "key_facts": ["2023"]}) + "\n"
+    )  # fmt: skip
+    (q,) = load_questions(path)
+    assert q.history == ("Who attacked the base at Acharan?",) and q.question == "And when?"
+    alone = q.alone()
+    assert alone.question == "When was the base at Acharan attacked?" and alone.history == ()
+    path.write_text(json.dumps({"question": "q", "relevant_ids": [], "history": "not a list"}))
+    with pytest.raises(InputError, match="history"):
+        load_questions(path)
