@@ -25,6 +25,9 @@ from rag.question import analyse, terms, wants
         ("e perché? chi ha attaccato la base di Acharan?", "reason"),  # the first word decides
         ("What was the attack on Acharan a response to?", "reason"),
         ("Cosa è successo a Mosul?", None),
+        ("What price did Apple set for the iPhone 3G?", "number"),  # an amount, not a name
+        ("Qual è il valore di catalogo dei 12 Airbus?", "number"),
+        ("What share of Chrysler is DaimlerChrysler keeping?", "number"),
     ],
 )
 def test_wants_reads_the_question_word(question, kind):
