@@ -241,7 +241,10 @@ class Engine:
         # language most of its words are in
         query_lang = lang if query == question else detect_query_language(query, default=lang)
         lap("rewrite_ms")
-        found = self.retrieve(query, query_lang, filters or Filters(), lap)
+        found = self.retrieve(
+            query, query_lang, filters or Filters(), lap,
+            follow_up=question if query != question else None,
+        )  # fmt: skip
         passages, effective = found.passages, found.filters
 
         base = Turn(
@@ -292,10 +295,25 @@ class Engine:
         yield Done(replace(base, answer=answer, citations=citations, timings=timings))
 
     def retrieve(
-        self, query: str, lang: str, given: Filters, lap: Callable[[str], None] = lambda _: None
+        self,
+        query: str,
+        lang: str,
+        given: Filters,
+        lap: Callable[[str], None] = lambda _: None,
+        *,
+        follow_up: str | None = None,
     ) -> Retrieved:
-        """What ``ask`` answers from: the passages, the filters applied, and why not, if not."""
+        """What ``ask`` answers from: the passages, the filters applied, and why not, if not.
+
+        ``follow_up``: the question as asked, when ``query`` is what the conversation made of
+        it. The names and time it gives are the ones the passages must have ("E Baghuz, nel
+        2019?" after a question on Raqqa in 2017); one that gives none ("And when?") asks
+        about the names and time of the question before it."""
         intent = parse_time(query, lang)
+        if follow_up:
+            own = parse_time(follow_up, lang)
+            if own.date_from or own.date_to:
+                intent = own
         when = self.asked_time(intent, given)
         passages = self.retriever.search(
             query, lang=lang, k=self.passages, filters=given, recency=intent.recency, when=when
@@ -304,7 +322,10 @@ class Engine:
         if self.reranker and passages:
             passages = self.reranker.rerank(query, passages)
             lap("rerank_ms")
-        passages, refusal = self._check(query, lang, passages, when)
+        checked = query
+        if follow_up and analyse(follow_up, lang).terms:
+            checked = follow_up
+        passages, refusal = self._check(checked, lang, passages, when, named=checked != query)
         if refusal is None and self.context_chunks:
             passages = self._widen(passages)
         return Retrieved(passages, given, refusal)
@@ -328,7 +349,13 @@ class Engine:
         return out
 
     def _check(
-        self, query: str, lang: str, passages: list[Passage], when: TimeRange
+        self,
+        query: str,
+        lang: str,
+        passages: list[Passage],
+        when: TimeRange,
+        *,
+        named: bool = False,
     ) -> tuple[list[Passage], Refusal | None]:
         """The passages that name everything the question names (and are about its time, by
         their date or their words) come first, in their order, then the others; if there is
@@ -359,6 +386,8 @@ class Engine:
                 )
             return passages, Refusal("untimely", when=_when_text(when, lang))
         ordered = complete + [p for p in passages if p not in complete]
+        if named:  # a follow-up's own names, all in one passage: the conversation's topic
+            return ordered, None
         score = self.support(query, lang, ordered)
         if score is None or score < self.refusal_threshold:
             return ordered, Refusal("low_support")

@@ -3,8 +3,9 @@
 "where is Isis still active in Syria?" then "and in Iraq?" → "where is Isis still active in
 Iraq?": a follow-up that starts with "and"/"e"/"what about"/"e invece" and names a place with a
 preposition replaces the previous question's phrase with the same preposition. Any other short
-follow-up, or one that points back ("when did it happen?", "e quando è successo?", "chi
-sono?"), carries the previous question's words along. A follow-up that is a full question of
+follow-up, one that points back ("when did it happen?", "e quando è successo?", "chi
+sono?"), or one that names nothing of its own ("When did the battle begin?") carries the
+previous question's words along. A follow-up that is a full question of
 its own is left alone. With an LLM configured, the LLM rewrites instead (rag/answer/llm.py).
 """
 
@@ -29,7 +30,10 @@ _PREPOSITIONS = (
 _POINTERS = re.compile(
     r"\b(it|its|they|them|their|this|that|these|those|there|he|she|him|her|lì|là|ci|"
     r"questo|questa|questi|queste|quello|quella|quelli|ciò|esso|essa|loro|lui|lei|suo|sua|"
-    r"suoi|sue)\b",
+    r"suoi|sue)\b"
+    # an Italian object pronoun before its verb: "che l'hanno lasciata", "ne hanno uccisi"
+    r"|\b(?:l['’]|(?:lo|la|li|le|ne)\s+)(?:ha|hanno|aveva|avevano|avrebbe|avrebbero|è|sono|"
+    r"era|erano|fu|furono)\b",
     re.IGNORECASE,
 )
 SHORT = 3  # words: shorter follow-ups cannot stand alone ("chi sono?", "and why?")
@@ -65,7 +69,12 @@ def previous_question(history: Sequence[Message]) -> str | None:
 
 
 def _leans_back(question: str, lead: re.Match[str] | None) -> bool:
-    return bool(lead) or len(_words(question)) <= SHORT or bool(_POINTERS.search(question))
+    """A follow-up that cannot stand alone: it starts with "and", is short, points back, or
+    names nothing of its own ("When did the battle begin?", "Perché riescono a
+    sopravvivere?": no name, no number), so it is about what the conversation named."""
+    words = _words(question)
+    names_nothing = not re.search(r"\d", question) and not any(w[:1].isupper() for w in words[1:])
+    return bool(lead) or len(words) <= SHORT or bool(_POINTERS.search(question)) or names_nothing
 
 
 def standalone_question(question: str, history: Sequence[Message]) -> str:

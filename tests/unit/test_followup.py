@@ -43,3 +43,17 @@ def test_follow_ups_that_point_back_keep_the_question_they_point_to():
     assert (
         standalone_question("and when?", moved) == "and when? where is Isis still active in Iraq?"
     )
+
+
+def test_a_follow_up_that_names_nothing_leans_on_the_conversation():
+    history = [Message("user", "Who took Raqqa from the Islamic State in 2017?"),
+               Message("assistant", "The SDF [1]")]  # fmt: skip
+    assert standalone_question("When did the battle begin?", history) == (
+        "When did the battle begin? Who took Raqqa from the Islamic State in 2017?"
+    )
+    # an Italian verb without its subject, an object pronoun before the verb
+    assert "Raqqa" in standalone_question("Perché riescono a sopravvivere?", history)
+    assert "Raqqa" in standalone_question("Dove sono quelli che l'hanno lasciata?", history)
+    # a question that names its own subject stands alone
+    own = "What happened at Mosul in 2016?"
+    assert standalone_question(own, history) == own
