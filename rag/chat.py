@@ -282,7 +282,10 @@ class Engine:
             return
         if held:
             yield Token(held)
-        answer, citations = guard("".join(pieces), passages, lang=lang, similarity=self._similarity)
+        answer, citations = guard(
+            "".join(pieces), passages, lang=lang, similarity=self._similarity,
+            check=not getattr(self.answerer, "quotes", False),
+        )  # fmt: skip
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not citations:  # the answerer produced nothing that rests on a passage

@@ -34,6 +34,14 @@ _BOUNDARY = re.compile(
 _WORD_BEFORE = re.compile(r"([\w.]+)\.[\"'”’»)\]]*$")
 
 
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences of a text of several lines or paragraphs."""
+    spans: list[tuple[int, int]] = []
+    for line in re.finditer(r"[^\n]+", text):
+        spans.extend((line.start() + a, line.start() + b) for a, b in split_sentences(line.group()))
+    return spans
+
+
 def split_sentences(text: str) -> list[tuple[int, int]]:
     """Character spans of the sentences of one line or paragraph (whitespace trimmed)."""
     spans: list[tuple[int, int]] = []

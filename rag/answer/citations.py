@@ -18,8 +18,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ..lexical import tokenize
-from ..sentences import split_sentences
+from ..sentences import sentence_spans
 from ..types import Citation, Passage
+from .claims import check_claims
 
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 # similarity of texts_a (rows) to texts_b (columns); higher is more similar
@@ -27,13 +28,6 @@ Similarity = Callable[[Sequence[str], Sequence[str]], np.ndarray]
 
 ATTACH_MIN_OVERLAP = 0.35  # share of an answer sentence's words found in the passage
 ATTACH_MIN_SIMILARITY = 0.80  # cosine, multilingual e5 scale, when lexical overlap fails
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    for line in re.finditer(r"[^\n]+", text):
-        spans.extend((line.start() + a, line.start() + b) for a, b in split_sentences(line.group()))
-    return spans
 
 
 def _overlap(a: str, b_tokens: set[str], lang: str) -> float:
@@ -47,8 +41,11 @@ def guard(
     *,
     lang: str,
     similarity: Similarity | None = None,
+    check: bool = False,
 ) -> tuple[str, tuple[Citation, ...]]:
-    """Returns the answer with valid, renumbered markers and its citations."""
+    """Returns the answer with valid, renumbered markers and its citations; with ``check``,
+    each sentence's names and numbers are checked against the passages first
+    (rag/answer/claims.py)."""
     n_passages = len(passages)
 
     def keep_valid(m: re.Match[str]) -> str:
@@ -61,6 +58,8 @@ def guard(
     text = re.sub(r"[ \t]+(?=[.,;:!?])", "", re.sub(r"[ \t]{2,}", " ", text)).strip()
     if not MARKER.search(text) and text and passages:
         text = _attach(text, passages, lang, similarity)
+    if check:
+        text = check_claims(text, passages, lang)
 
     order: dict[int, int] = {}
     for m in MARKER.finditer(text):

@@ -34,8 +34,8 @@ from ..embedding import Embedder, VectorCache
 from ..lexical import tokenize
 from ..mentions import PassageWords
 from ..question import analyse, wants
+from ..sentences import sentence_spans
 from ..types import Message, Passage
-from .citations import sentence_spans
 from .judge.features import Asked, Candidate
 from .judge.model import AnswerJudge
 from .kinds import mentions_all, states
@@ -80,6 +80,7 @@ def _before(s: _Sentence, sentences: Sequence[_Sentence]) -> _Sentence | None:
 
 class ExtractiveAnswerer:
     name = "extractive"
+    quotes = True  # every sentence is the passage's own: nothing to check (rag/answer/claims.py)
 
     def __init__(
         self,

@@ -220,3 +220,16 @@ def test_an_llm_answer_that_starts_like_no_is_streamed_whole(engine):
     streamed = "".join(e.text for e in events if isinstance(e, Token))
     assert not turn.refused and turn.mode == "llm:fake"
     assert streamed == reply and turn.citations[0].lang == "it"
+
+
+def test_an_llm_sentence_no_passage_supports_is_removed_and_nothing_supported_is_refused(engine):
+    reply = (
+        "Il JNIM ha attaccato la base di Acharan [1]. "
+        "L'attacco ha ucciso 250 soldati russi della Wagner a Kidal [1]."
+    )
+    turn = _llm_engine(engine, reply).ask("chi ha attaccato la base di Acharan?")
+    assert not turn.refused and "JNIM" in turn.answer and "Acharan" in turn.answer
+    assert "Wagner" not in turn.answer and "250" not in turn.answer
+    invented = _llm_engine(engine, "La base di Acharan fu attaccata dalla Wagner nel 2019 [1].")
+    turn = invented.ask("chi ha attaccato la base di Acharan?")
+    assert turn.refused and not turn.citations

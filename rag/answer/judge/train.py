@@ -33,7 +33,7 @@ import numpy as np
 
 from ...errors import InputError
 from ...lexical import tokenize
-from ..citations import sentence_spans
+from ...sentences import sentence_spans
 from .features import NAMES, Asked, Candidate, features, head
 from .model import AnswerJudge
 
