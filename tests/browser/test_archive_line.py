@@ -40,7 +40,7 @@ FEED = ["/it/borgoverde-ponte.html", "/en/valdoro-port-floods.html", "/en/lanter
 
 
 @pytest.fixture
-def site() -> Iterator[NewsSite]:
+def site(fetch_loopback) -> Iterator[NewsSite]:
     s = NewsSite().start()
     for path in ARTICLES:
         s.page(path)

@@ -39,7 +39,7 @@ MAX_LAG_S = 60 + 90.0  # the interval, then the sync (the real model on 2 busy c
 
 
 @pytest.fixture
-def site() -> Iterator[NewsSite]:
+def site(fetch_loopback) -> Iterator[NewsSite]:
     s = NewsSite().start()
     for path in [*ARTICLES, *LATER]:
         s.page(path)
