@@ -583,3 +583,53 @@ def test_through_an_http_proxy_the_target_is_checked_before_the_proxy_is_asked(
         refused.close()
     finally:
         proxy.stop()
+
+
+# --- a canonical link on another site (issue 15, defect 4) --------------------------------
+def _story(title: str, sentence: str, canonical: str) -> bytes:
+    return (
+        f"<html lang='it'><head><title>{title}</title><link rel='canonical' href='{canonical}'>"
+        f"</head><body><article><h1>{title}</h1><p>{sentence * 8}</p></article></body></html>"
+    ).encode()
+
+
+def test_a_page_cannot_take_another_sites_article_with_its_canonical_link(tmp_path, site):
+    port = site.base.rsplit(":", 1)[1]
+    names = ["www.corriere-corvina.it", "www.gazzetta-valdoro.it", "gazzetta-valdoro.it",
+             "notizie.gazzetta-valdoro.it"]  # fmt: skip
+    dns = _dns({name: [LOOPBACK] for name in names})  # invented sites, all on the test server
+    corriere, gazzetta = f"http://www.corriere-corvina.it:{port}", f"http://{names[1]}:{port}"
+    real = f"{corriere}/faro.html"
+    site.routes.update({
+        "/faro.html": Route(_story("Il faro", "Il faro di Corvina si riaccende. ", real)),
+        "/corriere.xml": Route(rss(corriere, []).replace(
+            b"</channel>", f"<item><link>{real}</link></item></channel>".encode()),
+            "application/rss+xml"),
+        # another site's page naming the Corriere's article as its own
+        "/thief.html": Route(_story("Il faro", "Il faro di Corvina crolla in mare. ", real)),
+        # a page on a subdomain naming its own site's address: allowed
+        "/sorella.html": Route(_story("Il ponte", "Il ponte sul Lirano apre domani. ",
+                                      f"http://gazzetta-valdoro.it:{port}/ponte.html")),
+        "/gazzetta.xml": Route(rss(gazzetta, []).replace(b"</channel>", (
+            f"<item><link>{gazzetta}/thief.html</link></item>"
+            f"<item><link>http://notizie.gazzetta-valdoro.it:{port}/sorella.html</link></item>"
+            "</channel>").encode()), "application/rss+xml"),
+    })  # fmt: skip
+    h = Harness(tmp_path, site)
+    h.registry.add(f"{corriere}/corriere.xml", kind="web", every_seconds=1800, name="corriere")
+    h.registry.add(f"{gazzetta}/gazzetta.xml", kind="web", every_seconds=1800, name="gazzetta")
+    syncer = SourceSyncer(h.ingestor, h.registry, POLICY, max_file_bytes=10**6, resolve=dns)
+    syncer.sync(["corriere"])
+    report = syncer.sync(["gazzetta"])
+
+    assert report.problems == () and report.added == 2 and report.updated == 0
+    assert "si riaccende" in h.index.manifest.get(real).text  # the Corriere's article is intact
+    thief = h.index.manifest.get(f"{gazzetta}/thief.html")  # the page keeps its own URL
+    assert thief is not None and "crolla" in thief.text and thief.url == thief.id
+    assert h.index.manifest.get(f"http://gazzetta-valdoro.it:{port}/ponte.html") is not None
+    assert h.registry.article_ids("gazzetta") == {
+        f"{gazzetta}/thief.html",
+        f"http://gazzetta-valdoro.it:{port}/ponte.html",
+    }
+    assert h.registry.article_ids("corriere") == {real}
+    h.close()
