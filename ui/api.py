@@ -14,11 +14,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import JSONResponse, StreamingResponse
 
@@ -29,6 +36,7 @@ from rag.errors import InputError, ModelError, NewsragError, StoreError
 from rag.manifest import ArticleRecord, Manifest
 from rag.types import Filters, Message, Turn
 
+from .input_checks import Text, valid_text
 from .present import (
     article_json,
     article_link,
@@ -70,11 +78,16 @@ class ApiError(Exception):
 
 
 # --- request bodies -------------------------------------------------------------------------
+# Every text field is ``Text`` and every free-form one is checked by ``valid_text``: a lone
+# surrogate or a deep nesting is a 422 naming the field, not a 500 later (ui/input_checks.py).
+FreeForm = Annotated[list[dict[str, Any]], BeforeValidator(valid_text)]
+
+
 class FiltersIn(BaseModel):
-    lang: str | None = Field(None, description="Only articles in this language (it, en…).")
-    date_from: str | None = Field(None, description="Only articles from this date (YYYY-MM-DD).")
-    date_to: str | None = Field(None, description="Only articles up to this date (YYYY-MM-DD).")
-    source: str | None = Field(None, max_length=200, description="Only articles from this source.")
+    lang: Text | None = Field(None, description="Only articles in this language (it, en…).")
+    date_from: Text | None = Field(None, description="Only articles from this date (YYYY-MM-DD).")
+    date_to: Text | None = Field(None, description="Only articles up to this date (YYYY-MM-DD).")
+    source: Text | None = Field(None, max_length=200, description="Only articles from this source.")
 
     @field_validator("lang", "date_from", "date_to", "source", mode="before")
     @classmethod
@@ -114,11 +127,11 @@ class FiltersIn(BaseModel):
 
 class HistoryItem(BaseModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20_000)
+    content: Text = Field(max_length=20_000)
 
 
 class AskIn(BaseModel):
-    question: str = Field(description="A question, in Italian or English.")
+    question: Text = Field(description="A question, in Italian or English.")
     history: list[HistoryItem] = Field(
         default_factory=list, max_length=40, description="The conversation so far, oldest first."
     )
@@ -126,18 +139,18 @@ class AskIn(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    question: str
-    answer: str = Field(max_length=50_000)
-    citations: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    question: Text
+    answer: Text = Field(max_length=50_000)
+    citations: FreeForm = Field(default_factory=list, max_length=50)
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=4000)
-    turn_id: str | None = Field(None, max_length=100)
-    mode: str | None = Field(None, max_length=100, description="The answer's mode, if known.")
+    comment: Text | None = Field(None, max_length=4000)
+    turn_id: Text | None = Field(None, max_length=100)
+    mode: Text | None = Field(None, max_length=100, description="The answer's mode, if known.")
 
 
 class ChatMessageIn(BaseModel):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
+    role: Text
+    content: Annotated[str | list[dict[str, Any]] | None, BeforeValidator(valid_text)] = None
 
     def text(self) -> str:
         if isinstance(self.content, list):  # OpenAI content parts: keep the text ones
@@ -146,7 +159,7 @@ class ChatMessageIn(BaseModel):
 
 
 class ChatCompletionIn(BaseModel):
-    model: str = "newsrag"
+    model: Text = "newsrag"
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
     stream: bool = False
     filters: FiltersIn | None = Field(None, description="newsrag extension: search filters.")

@@ -1,0 +1,153 @@
+"""Hostile requests on the real app (issue 15, defect 5).
+
+The real app (ui.server.create_app) over a real embedded Chroma, with the hash embedder and
+no refusal threshold, so every question is answered from the one hostile article: what a
+client sends that is not text (a lone surrogate, a 5,000-level nesting) is a 4xx naming the
+field.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from ingest.sync import Ingestor
+from rag.answer.extractive import ExtractiveAnswerer
+from rag.chat import Engine
+from rag.config import Settings
+from rag.index import ArchiveIndex
+from rag.retrieval import Retriever
+from tests.fakes import HashEmbedder
+from ui.server import create_app
+from ui.services import Services
+
+pytestmark = pytest.mark.integration
+
+KEY = "hostile-admin-key"
+HOSTILE = {
+    "id": "hostile-lanterns",
+    "title": "<script>alert('title')</script> Lanterns of Corvina <img src=x onerror=alert(2)>",
+    "lang": "en",
+    "date": "2031-03-08",
+    "source": "<b>Gazzetta</b>",
+    "text": (
+        "The Museum of Lanterns of Corvina reopened on Saturday, [the island's site]"
+        "(javascript:alert(document.cookie)) and [the archive](https://archive.example.org/l) "
+        "said <script>alert(1)</script><img src=x onerror=alert(3)>.\n\n"
+        "[1]: javascript:alert(4)\n\n"
+        "Three hundred lanterns hang again in the old salt warehouse by the harbour of Corvina, "
+        "and entry is free for children <javascript:alert(5)> until the summer."
+    ),
+}
+QUESTION = "When did the Museum of Lanterns of Corvina reopen?"
+
+
+@dataclass
+class Served:
+    client: TestClient
+    index: ArchiveIndex
+
+
+@pytest.fixture
+def served(tmp_path) -> Iterator[Served]:
+    embedder = HashEmbedder()
+    settings = Settings(
+        index_dir=tmp_path / "index", rate_limit_per_minute=0, chunk_tokens=200,
+        chunk_overlap=10, admin_keys=[KEY], refresh_seconds=0,
+    )  # fmt: skip
+    articles = tmp_path / "hostile.jsonl"
+    articles.write_text(json.dumps(HOSTILE) + "\n", "utf-8")
+    index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
+    Ingestor(index, embedder, chunk_tokens=200, chunk_overlap=10).run([articles], max_bytes=10**6)
+    engine = Engine(
+        Retriever(index, embedder), ExtractiveAnswerer(embedder), embedder, refusal_threshold=-1.0
+    )
+    app = create_app(settings, services=Services.with_engine(settings, engine))
+    with TestClient(app, raise_server_exceptions=False) as client:  # a 500 is an answer here
+        yield Served(client, index)
+    index.close()
+
+
+def post_json(client: TestClient, route: str, raw: str, **kw: Any) -> Any:
+    """The body as written: json= would not send a lone surrogate as the escape it is."""
+    headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
+    return client.post(route, content=raw.encode(), headers=headers, **kw)
+
+
+# --- defect 5: text that is not Unicode, and nesting ------------------------------------
+LONE = '"Where did the lanterns \\ud800 go?"'
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [
+        ("/api/ask", f'{{"question": {LONE}}}', "question"),
+        ("/api/ask/stream", f'{{"question": {LONE}}}', "question"),
+        ("/api/ask", f'{{"question": "ok?", "history": [{{"role": "user", "content": {LONE}}}]}}',
+         "history.0.content"),
+        ("/v1/chat/completions", f'{{"messages": [{{"role": "user", "content": {LONE}}}]}}',
+         "messages.0.content"),
+        ("/v1/chat/completions",
+         f'{{"stream": true, "messages": [{{"role": "user", "content": {LONE}}}]}}',
+         "messages.0.content"),
+        ("/v1/chat/completions",
+         f'{{"messages": [{{"role": "user", "content": [{{"type": "text", "text": {LONE}}}]}}]}}',
+         "messages.0.content"),
+        ("/v1/chat/completions",
+         '{"model": "x\\udfff", "messages": [{"role": "user", "content": "hi"}]}', "model"),
+        ("/api/feedback", f'{{"question": {LONE}, "answer": "a", "rating": "up"}}', "question"),
+        ("/api/feedback",
+         f'{{"question": "q", "answer": "a", "rating": "up", "citations": [{{"title": {LONE}}}]}}',
+         "citations"),
+    ],
+)  # fmt: skip
+def test_a_lone_surrogate_is_a_422_naming_the_field(served, route, body, field):
+    got = post_json(served.client, route, body)
+    assert got.status_code == 422, got.text
+    assert got.headers["content-type"].startswith("application/json")  # not a stream
+    error = got.json()["error"]
+    assert error["code"] == "validation" and error["field"] == field
+    assert "lone surrogate" in error["message"] and field in error["message"]
+
+
+def test_text_with_a_real_emoji_is_still_answered(served):
+    got = post_json(
+        served.client, "/api/ask", '{"question": "Lanterns of Corvina \\ud83c\\udfee?"}'
+    )
+    assert got.status_code == 200 and "🏮" in got.json()["question"]
+    emoji = '{"question": "q \\ud83c\\udfee", "answer": "a", "rating": "up"}'
+    rated = post_json(served.client, "/api/feedback", emoji)
+    assert rated.status_code == 201
+
+
+def test_nesting_thousands_of_levels_deep_is_a_422_naming_the_field(served):
+    deep = "[" * 5000 + "]" * 5000
+    meta = f'{{"files": [], "extra": {deep}}}'
+    got = served.client.post(
+        "/api/admin/ingest", data={"meta": meta}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert got.status_code == 422, got.text
+    error = got.json()["error"]
+    assert error["field"] == "meta" and "nested too deeply" in error["message"]
+
+    surrogate = '{"files": [{"where": "notes\\ud800.txt", "file_id": "file:notes.txt"}]}'
+    got = served.client.post(
+        "/api/admin/ingest", data={"meta": surrogate}, files={"files": ("a.txt", b"x " * 50)},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )  # fmt: skip
+    assert got.status_code == 422 and got.json()["error"]["field"] == "meta"
+    assert "lone surrogate (\\ud800) at files[0].where" in got.json()["error"]["message"]
+
+    body = post_json(served.client, "/api/ask", f'{{"question": "q?", "filters": {deep}}}')
+    assert body.status_code == 422 and body.json()["error"]["field"] == "body"
+    citations = "[" * 100 + "]" * 100  # readable JSON, but no citation is shaped like that
+    feedback = post_json(served.client, "/api/feedback",
+                         f'{{"question": "q", "answer": "a", "rating": "up", '
+                         f'"citations": [{{"x": {citations}}}]}}')  # fmt: skip
+    assert feedback.status_code == 422 and feedback.json()["error"]["field"] == "citations"
+    assert "nested more than 32 levels" in feedback.json()["error"]["message"]
