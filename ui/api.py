@@ -42,6 +42,7 @@ from .present import (
     article_link,
     error_json,
     passage_json,
+    plain_text,
     status_json,
     sync_status_json,
     turn_json,
@@ -383,10 +384,12 @@ def base_url(request: Request) -> str:
 def with_sources(turn: Turn, base: str) -> str:
     """The answer and a Sources/Fonti list: [n] title (date) link, links made absolute.
 
-    The extractive answer's own one-line list of dates is replaced by the fuller list.
+    The extractive answer's own one-line list of dates is replaced by the fuller list. It is
+    plain text (``plain_text``): the answer quotes articles and the titles are theirs, and a
+    chat front end renders this as Markdown, so their markup must not reach it.
     """
     if not turn.citations:
-        return turn.answer
+        return plain_text(turn.answer)
     label = text(turn.lang, "sources")
     answer = re.sub(rf"\n+{re.escape(label)}: [^\n]*$", "", turn.answer.rstrip())
     lines = []
@@ -395,7 +398,15 @@ def with_sources(turn: Turn, base: str) -> str:
         link = base + link if link.startswith("/") else link
         title = c.title or c.article_id
         lines.append(f"[{c.n}] {title} ({format_date(c.date, turn.lang)}) {link}")
-    return f"{answer}\n\n{label}:\n" + "\n".join(lines)
+    return plain_text(f"{answer}\n\n{label}:\n" + "\n".join(lines))
+
+
+def v1_citations(turn: Turn, cid: str) -> list[dict[str, Any]]:
+    """The citations as /api gives them, their title and source as plain text."""
+    return [
+        c | {key: c[key] and plain_text(c[key]) for key in ("title", "source")}
+        for c in turn_json(turn, cid)["citations"]
+    ]
 
 
 def split_messages(messages: Sequence[ChatMessageIn]) -> tuple[str, list[Message]]:
@@ -455,7 +466,7 @@ async def chat_completions(
                 }
             ],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "citations": turn_json(turn, cid)["citations"],
+            "citations": v1_citations(turn, cid),
         }
 
     async def stream() -> AsyncIterator[str]:

@@ -1,14 +1,15 @@
-"""Hostile requests on the real app (issue 15, defect 5).
+"""Hostile requests and hostile articles on the real app (issue 15, defects 5 and 6).
 
 The real app (ui.server.create_app) over a real embedded Chroma, with the hash embedder and
 no refusal threshold, so every question is answered from the one hostile article: what a
 client sends that is not text (a lone surrogate, a 5,000-level nesting) is a 4xx naming the
-field.
+field, and what /v1 returns of an article's markup is plain text for a Markdown front end.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -151,3 +152,44 @@ def test_nesting_thousands_of_levels_deep_is_a_422_naming_the_field(served):
                          f'"citations": [{{"x": {citations}}}]}}')  # fmt: skip
     assert feedback.status_code == 422 and feedback.json()["error"]["field"] == "citations"
     assert "nested more than 32 levels" in feedback.json()["error"]["message"]
+
+
+# --- defect 6: /v1 output is plain text ---------------------------------------------------
+def rendered(markdown: str) -> str:
+    """HTML as a lenient Markdown front end renders it: raw HTML on, any link scheme kept."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark")
+    md.validateLink = lambda url: True  # markdown-it refuses javascript:; not every renderer does
+    return md.render(markdown)
+
+
+def assert_plain(content: str) -> None:
+    page = rendered(content)
+    assert not re.search(r"<(script|img)\b", page, re.IGNORECASE), page
+    assert "onerror" not in page
+    hrefs = re.findall(r'href="([^"]*)"', page)
+    assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
+    assert "https://archive.example.org/l" in hrefs  # an http(s) link stays a link
+    assert "the island's site" in content  # a refused link keeps its text
+
+
+def test_v1_answers_and_titles_are_plain_text(served):
+    messages = [{"role": "user", "content": QUESTION}]
+    plain = served.client.post("/v1/chat/completions", json={"messages": messages}).json()
+    content = plain["choices"][0]["message"]["content"]
+    assert "Museum of Lanterns" in content and "Sources:" in content
+    assert_plain(content)
+    [cited] = plain["citations"]
+    assert cited["title"].strip() == "Lanterns of Corvina" and cited["source"] == "Gazzetta"
+
+    with served.client.stream(
+        "POST", "/v1/chat/completions", json={"messages": messages, "stream": True}
+    ) as r:
+        lines = [x for x in "".join(r.iter_text()).split("\n\n") if x.startswith("data: {")]
+    streamed = "".join(json.loads(x[6:])["choices"][0]["delta"].get("content", "") for x in lines)
+    assert streamed == content
+
+    # /api keeps the archive as it is: the chat page and the widget show it as text
+    asked = served.client.post("/api/ask", json={"question": QUESTION}).json()
+    assert asked["citations"][0]["title"] == HOSTILE["title"]
