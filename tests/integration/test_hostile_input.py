@@ -1,9 +1,10 @@
-"""Hostile requests and hostile articles on the real app (issue 15, defects 5 and 6).
+"""Hostile requests and hostile articles on the real app (issue 15, defects 5, 6 and 7).
 
 The real app (ui.server.create_app) over a real embedded Chroma, with the hash embedder and
 no refusal threshold, so every question is answered from the one hostile article: what a
 client sends that is not text (a lone surrogate, a 5,000-level nesting) is a 4xx naming the
-field, and what /v1 returns of an article's markup is plain text for a Markdown front end.
+field; what /v1 returns of an article's markup is plain text for a Markdown front end; and
+an uploaded HTML file's ``javascript:`` canonical link does not become an article id.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rag.config import Settings
 from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
+from ui.remote_ingest import run_remote_ingest
 from ui.server import create_app
 from ui.services import Services
 
@@ -193,3 +195,26 @@ def test_v1_answers_and_titles_are_plain_text(served):
     # /api keeps the archive as it is: the chat page and the widget show it as text
     asked = served.client.post("/api/ask", json={"question": QUESTION}).json()
     assert asked["citations"][0]["title"] == HOSTILE["title"]
+
+
+# --- defect 7: an HTML file's javascript: canonical ---------------------------------------
+def test_an_uploaded_html_file_with_a_javascript_canonical_keeps_its_path_id(served, tmp_path):
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    (folder / "faro.html").write_text(
+        "<html lang='it'><head><title>Il faro</title>"
+        "<link rel='canonical' href='javascript:alert(document.cookie)'></head><body><article>"
+        "<h1>Il faro di Corvina</h1><p>" + "Il faro di Corvina torna a splendere. " * 10 +
+        "</p></article></body></html>", "utf-8",
+    )  # fmt: skip
+    report = run_remote_ingest(
+        "http://testserver", KEY, [folder], field_map={}, prune=False, quiet=True,
+        client=served.client,
+    )  # fmt: skip
+    assert report.added == 1 and report.problems == ()
+    ids = {r.id for r in served.index.manifest.iter_records()}
+    [faro] = ids - {HOSTILE["id"]}
+    assert faro.startswith("file:") and faro.endswith("faro.html")
+    stored = served.client.get(f"/api/articles/{faro}").json()
+    assert stored["url"] is None
+    assert served.client.get("/api/articles/javascript:alert(document.cookie)").status_code == 404
