@@ -147,17 +147,17 @@ class AddressGuard:
         if name in self.hosts:
             return found
         for address in found:
-            ip = _ip(address.split("%", 1)[0])  # an IPv6 scope (fe80::1%eth0) is not checked
+            ip = _ip(address.split("%", 1)[0])  # checked without its IPv6 scope (%eth0)
             if ip is None:
                 raise AddressRefused(host, f"{host} resolves to {address!r}, not an IP address")
             what = not_public(ip)
             if what is not None and not any(ip in net for net in self.networks):
                 shown = host if literal is not None else f"{host} (resolves to {ip})"
-                raise AddressRefused(host, refusal(shown, what, host))
+                raise AddressRefused(host, _refusal(shown, what, host))
         return found
 
 
-def refusal(shown: str, what: str, host: str) -> str:
+def _refusal(shown: str, what: str, host: str) -> str:
     return (
         f"not fetched: {shown} is {what}, and a sync fetches only from public addresses "
         f"(a feed or a redirect pointing inside the network is refused); for an intranet "
