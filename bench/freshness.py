@@ -66,7 +66,7 @@ def main() -> None:
 
     from ingest.registry import parse_every
     from tests.llm_server import free_port
-    from tests.web_site import NewsSite, Route, rss
+    from tests.web_site import LOOPBACK, NewsSite, Route, rss
 
     every_s = parse_every(args.every)
     rng = random.Random(args.seed)
@@ -87,6 +87,7 @@ def main() -> None:
     env = {
         **os.environ, "NEWSRAG_EMBEDDING_MODEL": args.model, "NEWSRAG_ADMIN_KEYS": KEY,
         "NEWSRAG_RATE_LIMIT_PER_MINUTE": "0", "NEWSRAG_FETCH_HOST_DELAY": "0",
+        "NEWSRAG_FETCH_ALLOW": LOOPBACK,  # the site is on loopback: refused unless allowed
     }  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         index = Path(tmp) / "index"

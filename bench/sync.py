@@ -33,7 +33,7 @@ def main() -> None:
     from ingest.source_sync import SourceSyncer
     from rag.config import Settings
     from rag.retrieval import RetrievalConfig, Retriever
-    from tests.web_site import ARTICLES, NewsSite, Route, rss
+    from tests.web_site import ARTICLES, LOOPBACK, NewsSite, Route, rss
     from ui.compose import ingest_parts
     from ui.quiet import quiet_phone_home
 
@@ -47,7 +47,7 @@ def main() -> None:
     out: dict[str, object] = {"model": args.model, "host_delay_s": args.delay}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(index_dir=Path(tmp) / "index", embedding_model=args.model,
-                            fetch_host_delay=args.delay)  # fmt: skip
+                            fetch_host_delay=args.delay, fetch_allow=[LOOPBACK])  # fmt: skip
         t0 = time.perf_counter()
         parts = ingest_parts(settings)
         out["model_load_s"] = round(time.perf_counter() - t0, 2)

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from rag.config import Settings
@@ -44,6 +44,9 @@ from .sync import Ingestor
 from .web.fetch import Fetcher, FetchError, FetchPolicy
 from .web.listings import Entry, ListingError, parse_listing
 from .web.pages import page_article, tidy_url
+
+if TYPE_CHECKING:
+    from .web.guard import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,7 @@ def fetch_policy(settings: Settings) -> FetchPolicy:
         max_bytes=int(settings.fetch_max_mb * 1_000_000),
         max_redirects=settings.fetch_max_redirects,
         host_delay=settings.fetch_host_delay,
+        allow=tuple(settings.fetch_allow),
     )
 
 
@@ -157,12 +161,14 @@ class SourceSyncer:
         *,
         max_file_bytes: int,
         max_pages: int = 200,
+        resolve: Resolver | None = None,
     ) -> None:
         self.ingestor = ingestor
         self.registry = registry
         self.policy = policy
         self.max_file_bytes = max_file_bytes
         self.max_pages = max_pages
+        self.resolve = resolve  # host names to addresses; None: the system's DNS
 
     def sync(
         self,
@@ -177,7 +183,7 @@ class SourceSyncer:
         else:
             chosen = self.registry.all() if force else self.registry.due()
         reports = []
-        with Fetcher(self.policy, robots_cache=self.registry) as fetcher:
+        with Fetcher(self.policy, robots_cache=self.registry, resolve=self.resolve) as fetcher:
             for source in chosen:
                 if progress:
                     progress(f"{source.name}: {source.location}")

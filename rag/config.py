@@ -6,12 +6,16 @@ command-line options override both. The descriptions feed ``--help`` and the REA
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_HOST_NAME = re.compile(r"^[\w-]+(\.[\w-]+)*$")  # a NEWSRAG_FETCH_ALLOW name (ingest/web/guard.py)
 
 
 class Settings(BaseSettings):
@@ -94,6 +98,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds between two requests to the same host (a longer robots.txt "
         "Crawl-delay wins, up to 30 s).",
+    )
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names, addresses and networks a sync may fetch from although they "
+        "are not public (loopback, private, link-local…), e.g. `news.intra,10.0.0.0/8` for an "
+        "intranet feed. Otherwise a feed, sitemap or page on such an address, or a redirect to "
+        "one, is refused and reported. Comma-separated or a JSON list.",
     )
     sync_max_pages: int = Field(
         200,
@@ -226,7 +237,7 @@ class Settings(BaseSettings):
         "0 = never.",
     )
 
-    @field_validator("allowed_origins", "api_keys", "admin_keys", mode="before")
+    @field_validator("allowed_origins", "api_keys", "admin_keys", "fetch_allow", mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str):
@@ -245,6 +256,20 @@ class Settings(BaseSettings):
                     "e.g. https://intranet.example.org"
                 )
         return [o.rstrip("/") for o in v]
+
+    @field_validator("fetch_allow")
+    @classmethod
+    def _fetch_allow(cls, v: list[str]) -> list[str]:
+        for entry in v:
+            try:
+                ipaddress.ip_network(entry.strip().strip("[]"), strict=False)
+            except ValueError:
+                if not _HOST_NAME.match(entry.strip().lower().rstrip(".")):
+                    raise ValueError(
+                        f"{entry!r} is neither a host name, an IP address nor a network: "
+                        "write e.g. news.intra, 10.1.2.3 or 10.0.0.0/8"
+                    ) from None
+        return [entry.strip() for entry in v]
 
     @field_validator("chroma_url")
     @classmethod

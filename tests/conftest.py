@@ -53,6 +53,16 @@ def _isolated_settings(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture
+def fetch_loopback(monkeypatch):
+    """Syncs may fetch from the loopback test sites (tests/web_site.py): NEWSRAG_FETCH_ALLOW,
+    for this process and the servers and commands it starts. Never the default: a sync
+    refuses loopback and private addresses (ingest/web/guard.py)."""
+    from tests.web_site import LOOPBACK
+
+    monkeypatch.setenv("NEWSRAG_FETCH_ALLOW", LOOPBACK)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny real sentence-transformers model (1 layer, 32-d, e5's tokenizer), built here.

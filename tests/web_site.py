@@ -3,7 +3,9 @@
 Every article here is invented for the tests (the towns, people and events do not exist).
 ``NewsSite`` serves them from a real ``http.server`` in a thread on 127.0.0.1 with ETags,
 Last-Modified and conditional GET like a real site, logs every request (path, status,
-headers, time), and lets a test change, add or break any URL while it runs.
+headers, time), and lets a test change, add or break any URL while it runs. A sync refuses
+loopback addresses unless they are allowed (ingest/web/guard.py): the tests that sync from
+these sites allow ``LOOPBACK`` (the ``fetch_loopback`` fixture, or ``FetchPolicy.allow``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+LOOPBACK = "127.0.0.1"  # where the sites listen: NEWSRAG_FETCH_ALLOW for the tests that sync
 
 ARTICLES = {
     "/en/valdoro-port-floods.html": {
@@ -242,9 +246,9 @@ class NewsSite:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self._server.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self.base = f"http://{LOOPBACK}:{self._server.server_address[1]}"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

@@ -49,6 +49,7 @@ from rag.config import Settings
 from rag.errors import IndexBusyError, InputError, NewsragError
 
 from .api import ApiError, answering_error, engine_of, services_of
+from .input_checks import text_problem
 from .present import error_json
 from .security import BodyTooLarge, sent_key
 from .sources_view import check_names, due_message, has_sources
@@ -298,6 +299,17 @@ def parse_meta(raw: object) -> tuple[list[Sent], dict[str, str] | None, list[str
         )  # fmt: skip
     try:
         meta = json.loads(raw)
+    except RecursionError:  # a 500 before (issue 15): the client's mistake, said as such
+        raise ApiError(
+            422, "validation", "meta is nested too deeply: send the object "
+            "`newsrag ingest --server` sends, {\"files\": [...], ...}.", field="meta",
+        ) from None  # fmt: skip
+    except ValueError as err:
+        raise ApiError(422, "validation", f"meta is not valid JSON ({err}).", field="meta") from err
+    problem = text_problem(meta)
+    if problem is not None:
+        raise ApiError(422, "validation", f"meta {problem}.", field="meta")
+    try:
         if not isinstance(meta, Mapping) or not isinstance(meta.get("files"), list):
             raise InputError('meta must be a JSON object with a "files" list.')
         sent = [Sent.from_json(f, n) for n, f in enumerate(meta["files"])]
@@ -312,8 +324,6 @@ def parse_meta(raw: object) -> tuple[list[Sent], dict[str, str] | None, list[str
             isinstance(roots, list) and all(isinstance(r, str) and r for r in roots)
         ):
             raise InputError('meta "prune_roots" must be a list of paths.')
-    except ValueError as err:
-        raise ApiError(422, "validation", f"meta is not valid JSON ({err}).", field="meta") from err
     except InputError as err:
         raise ApiError(422, "validation", str(err), field="meta") from err
     return sent, (dict(field_map) if field_map is not None else None), roots

@@ -14,11 +14,18 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import JSONResponse, StreamingResponse
 
@@ -29,11 +36,13 @@ from rag.errors import InputError, ModelError, NewsragError, StoreError
 from rag.manifest import ArticleRecord, Manifest
 from rag.types import Filters, Message, Turn
 
+from .input_checks import Text, valid_text
 from .present import (
     article_json,
     article_link,
     error_json,
     passage_json,
+    plain_text,
     status_json,
     sync_status_json,
     turn_json,
@@ -70,11 +79,16 @@ class ApiError(Exception):
 
 
 # --- request bodies -------------------------------------------------------------------------
+# Every text field is ``Text`` and every free-form one is checked by ``valid_text``: a lone
+# surrogate or a deep nesting is a 422 naming the field, not a 500 later (ui/input_checks.py).
+FreeForm = Annotated[list[dict[str, Any]], BeforeValidator(valid_text)]
+
+
 class FiltersIn(BaseModel):
-    lang: str | None = Field(None, description="Only articles in this language (it, en…).")
-    date_from: str | None = Field(None, description="Only articles from this date (YYYY-MM-DD).")
-    date_to: str | None = Field(None, description="Only articles up to this date (YYYY-MM-DD).")
-    source: str | None = Field(None, max_length=200, description="Only articles from this source.")
+    lang: Text | None = Field(None, description="Only articles in this language (it, en…).")
+    date_from: Text | None = Field(None, description="Only articles from this date (YYYY-MM-DD).")
+    date_to: Text | None = Field(None, description="Only articles up to this date (YYYY-MM-DD).")
+    source: Text | None = Field(None, max_length=200, description="Only articles from this source.")
 
     @field_validator("lang", "date_from", "date_to", "source", mode="before")
     @classmethod
@@ -114,11 +128,11 @@ class FiltersIn(BaseModel):
 
 class HistoryItem(BaseModel):
     role: Literal["user", "assistant"]
-    content: str = Field(max_length=20_000)
+    content: Text = Field(max_length=20_000)
 
 
 class AskIn(BaseModel):
-    question: str = Field(description="A question, in Italian or English.")
+    question: Text = Field(description="A question, in Italian or English.")
     history: list[HistoryItem] = Field(
         default_factory=list, max_length=40, description="The conversation so far, oldest first."
     )
@@ -126,18 +140,18 @@ class AskIn(BaseModel):
 
 
 class FeedbackIn(BaseModel):
-    question: str
-    answer: str = Field(max_length=50_000)
-    citations: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
+    question: Text
+    answer: Text = Field(max_length=50_000)
+    citations: FreeForm = Field(default_factory=list, max_length=50)
     rating: Literal["up", "down"]
-    comment: str | None = Field(None, max_length=4000)
-    turn_id: str | None = Field(None, max_length=100)
-    mode: str | None = Field(None, max_length=100, description="The answer's mode, if known.")
+    comment: Text | None = Field(None, max_length=4000)
+    turn_id: Text | None = Field(None, max_length=100)
+    mode: Text | None = Field(None, max_length=100, description="The answer's mode, if known.")
 
 
 class ChatMessageIn(BaseModel):
-    role: str
-    content: str | list[dict[str, Any]] | None = None
+    role: Text
+    content: Annotated[str | list[dict[str, Any]] | None, BeforeValidator(valid_text)] = None
 
     def text(self) -> str:
         if isinstance(self.content, list):  # OpenAI content parts: keep the text ones
@@ -146,7 +160,7 @@ class ChatMessageIn(BaseModel):
 
 
 class ChatCompletionIn(BaseModel):
-    model: str = "newsrag"
+    model: Text = "newsrag"
     messages: list[ChatMessageIn] = Field(min_length=1, max_length=100)
     stream: bool = False
     filters: FiltersIn | None = Field(None, description="newsrag extension: search filters.")
@@ -370,10 +384,12 @@ def base_url(request: Request) -> str:
 def with_sources(turn: Turn, base: str) -> str:
     """The answer and a Sources/Fonti list: [n] title (date) link, links made absolute.
 
-    The extractive answer's own one-line list of dates is replaced by the fuller list.
+    The extractive answer's own one-line list of dates is replaced by the fuller list. It is
+    plain text (``plain_text``): the answer quotes articles and the titles are theirs, and a
+    chat front end renders this as Markdown, so their markup must not reach it.
     """
     if not turn.citations:
-        return turn.answer
+        return plain_text(turn.answer)
     label = text(turn.lang, "sources")
     answer = re.sub(rf"\n+{re.escape(label)}: [^\n]*$", "", turn.answer.rstrip())
     lines = []
@@ -382,7 +398,15 @@ def with_sources(turn: Turn, base: str) -> str:
         link = base + link if link.startswith("/") else link
         title = c.title or c.article_id
         lines.append(f"[{c.n}] {title} ({format_date(c.date, turn.lang)}) {link}")
-    return f"{answer}\n\n{label}:\n" + "\n".join(lines)
+    return plain_text(f"{answer}\n\n{label}:\n" + "\n".join(lines))
+
+
+def v1_citations(turn: Turn, cid: str) -> list[dict[str, Any]]:
+    """The citations as /api gives them, their title and source as plain text."""
+    return [
+        c | {key: c[key] and plain_text(c[key]) for key in ("title", "source")}
+        for c in turn_json(turn, cid)["citations"]
+    ]
 
 
 def split_messages(messages: Sequence[ChatMessageIn]) -> tuple[str, list[Message]]:
@@ -442,7 +466,7 @@ async def chat_completions(
                 }
             ],
             "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
-            "citations": turn_json(turn, cid)["citations"],
+            "citations": v1_citations(turn, cid),
         }
 
     async def stream() -> AsyncIterator[str]:

@@ -7,6 +7,8 @@ is http(s); otherwise the link is our article page with the passage marked. Any 
 
 from __future__ import annotations
 
+import html
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -34,6 +36,39 @@ def safe_link(url: str | None) -> str | None:
     if any(ch in url for ch in "\x00\r\n\t\"'<> "):
         return None  # never valid in a URL; keeps the value inert inside HTML attributes
     return url
+
+
+# an HTML element that runs or embeds something, with what it holds
+_ACTIVE = re.compile(
+    r"<(script|style|iframe|object|embed|template|noscript|svg|math)\b.*?(?:</\1\s*>|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+_TAG = re.compile(r"<!--.*?(?:-->|\Z)|</?[A-Za-z][A-Za-z0-9:-]*(?:\s[^>]*)?/?>", re.DOTALL)
+_AUTOLINK = re.compile(r"<([A-Za-z][A-Za-z0-9+.-]{1,31}:[^\s<>]*)>")  # CommonMark: any scheme
+_LINK_TARGET = re.compile(r"\]\(\s*<?([^\s)>]*)")  # [text](target…
+_REFERENCE = re.compile(r"^( {0,3})\[([^\]\n]+)\]:", re.MULTILINE)  # [label]: target
+
+
+def plain_text(text: str) -> str:
+    """Article text, a title or an answer as plain text for /v1 (a client renders Markdown).
+
+    HTML elements go (a ``<script>`` or ``<style>`` with what it holds, any other tag
+    leaving its text); an autolink (``<javascript:…>``) or Markdown link (``[x](…)``) keeps
+    its target only when it is http(s), else only its text stays; and a line that would
+    define a Markdown reference (``[1]: javascript:…``, which would turn our ``[1]`` markers
+    into links) is defused. What is left is text with no markup a renderer would run.
+    """
+    text = _TAG.sub("", _ACTIVE.sub("", text))
+    text = _AUTOLINK.sub(lambda m: m.group(0) if _web_target(m.group(1)) else m.group(1), text)
+    text = _LINK_TARGET.sub(
+        lambda m: m.group(0) if _web_target(m.group(1)) else "] (" + m.group(1), text
+    )
+    return _REFERENCE.sub(lambda m: f"{m.group(1)}\\[{m.group(2)}]:", text)
+
+
+def _web_target(target: str) -> bool:
+    """An http(s) link target, as a Markdown renderer would read it (entities decoded)."""
+    return html.unescape(target).strip().lower().startswith(("http://", "https://"))
 
 
 def article_page(article_id: str, start: int | None = None, end: int | None = None) -> str:

@@ -158,6 +158,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's 400 for a JSON body
+            message = "Invalid request: the body is nested too deeply to be read."
+            return JSONResponse(error_json("validation", message, "body"), status_code=422)
         code = HTTP_CODES.get(exc.status_code, "error")
         return JSONResponse(
             error_json(code, str(exc.detail)),

@@ -5,6 +5,12 @@ lxml extraction; the title, date, url, language and source from the page's meta 
 JSON-LD, ``<h1>``, ``<time>`` and ``<link rel=canonical>``, read from the whole page before
 either extractor runs, so they do not depend on which one did (trafilatura's own title and
 date are only the last resort). lxml and trafilatura are imported only when a page is read.
+
+The page's URL becomes the article's id, so only a web address counts: the first of the
+canonical link, og:url and JSON-LD url that is http(s) (a fetched page may give a relative
+one, ``ingest.web.pages`` resolves it); a ``javascript:``, ``data:`` or ``file:`` link is
+passed over. A file on disk has no address to resolve a relative link against: its URL is
+an absolute http(s) one or none, and then the article is identified by its path.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from rag.types import Article, Problem
 
@@ -25,6 +32,8 @@ from .article import article_from_fields, normalise_lang, one_line
 from .common import ICONV_HINT, SNIFF_BYTES, SourceFile, binary_reason, read_bytes
 
 log = logging.getLogger(__name__)
+
+WEB_SCHEMES = ("http", "https")
 
 # (text, title, date) found by a main-text extractor
 Extracted = tuple[str, str | None, str | None]
@@ -53,7 +62,7 @@ def read_page(file: SourceFile, extract: Extractor | None = None) -> Iterator[Ar
     if isinstance(page, str):  # why the page cannot be used
         yield file.problem(page)
         return
-    meta = {"title": page.title, "date": page.date, "url": page.url, "lang": page.lang,
+    meta = {"title": page.title, "date": page.date, "url": _absolute(page.url), "lang": page.lang,
             "source": page.source}  # fmt: skip
     yield from article_from_fields(
         file, {k: v for k, v in meta.items() if v}, text=page.text, title=page.title or "",
@@ -177,7 +186,7 @@ def _parse_page(data: bytes, extract: Extractor, charset: str | None = None) -> 
         title=_first([metas.get("og:title"), linked.get("headline"), h1, head_title,
                       by_trafilatura[1]]),
         date=_first([date, linked.get("datePublished"), time_date, by_trafilatura[2]]),
-        url=_first([canonical, metas.get("og:url"), linked.get("url")]),
+        url=_first(u for u in [canonical, metas.get("og:url"), linked.get("url")] if _web(u)),
         lang=normalise_lang(lang),
         source=_first([metas.get("og:site_name"), linked.get("publisher")]),
     )  # fmt: skip
@@ -190,6 +199,24 @@ def _extract(extract: Extractor, html: str) -> Extracted | None:
         log.warning("the main-text extractor failed (%s: %s); using the simpler HTML "
                     "extraction", type(err).__name__, err)  # fmt: skip
         return None
+
+
+def _web(url: str | None) -> bool:
+    """An http(s) URL, or a relative one (no scheme); never ``javascript:`` and the like."""
+    try:
+        scheme = urlsplit((url or "").strip()).scheme.lower()
+    except ValueError:
+        return False
+    return bool(url) and (scheme in WEB_SCHEMES or not scheme)
+
+
+def _absolute(url: str | None) -> str | None:
+    """``url`` when it is an absolute http(s) URL with a host, else None."""
+    try:
+        parts = urlsplit((url or "").strip())
+    except ValueError:
+        return None
+    return url if parts.scheme.lower() in WEB_SCHEMES and parts.netloc else None
 
 
 def _first(values: Iterable[str | None]) -> str | None:

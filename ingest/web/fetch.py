@@ -11,6 +11,9 @@ the same host:
 - ``If-None-Match`` / ``If-Modified-Since`` are sent when the caller has validators, so an
   unchanged feed or page costs a 304 and no body;
 - redirects are followed by hand, at most ``max_redirects``, and a loop is named as such;
+- only public addresses are connected to, for every request and redirect hop, unless the
+  policy's ``allow`` names the host or network (``guard.py``: loopback, private and
+  link-local addresses are refused where the connection is opened, after DNS);
 - the whole response must arrive within ``timeout`` seconds and be at most ``max_bytes``
   (after content decoding, so a compressed bomb stops at the limit too).
 A URL that fails raises ``FetchError`` with a reason for the sync's per-URL report; it is
@@ -24,8 +27,11 @@ import time
 import urllib.robotparser
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
+
+if TYPE_CHECKING:
+    from .guard import Resolver
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +50,16 @@ class FetchPolicy:
     max_bytes: int = 10 * 1024 * 1024
     max_redirects: int = 5
     host_delay: float = 1.0
+    # hosts, addresses and networks fetched although not public (NEWSRAG_FETCH_ALLOW)
+    allow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        from .guard import parse_allow_entry
+
         if self.timeout <= 0 or self.max_bytes <= 0 or self.max_redirects < 0:
             raise ValueError("timeout and max_bytes must be positive, max_redirects >= 0")
+        for entry in self.allow:
+            parse_allow_entry(entry)  # ValueError with what to write
 
     @property
     def robots_agent(self) -> str:
@@ -76,11 +88,14 @@ class Fetched:
 class FetchError(Exception):
     """A URL that could not be fetched; ``reason`` says why and what happens next."""
 
-    def __init__(self, url: str, reason: str, *, disallowed: bool = False) -> None:
+    def __init__(
+        self, url: str, reason: str, *, disallowed: bool = False, refused: bool = False
+    ) -> None:
         super().__init__(f"{url}: {reason}")
         self.url = url
         self.reason = reason
         self.disallowed = disallowed  # by robots.txt: a rule followed, not a failure
+        self.refused = refused  # not a public address and not allowed (guard.py)
 
 
 class RobotsCache(Protocol):
@@ -95,6 +110,7 @@ class RobotsCache(Protocol):
 class _Host:
     robots: urllib.robotparser.RobotFileParser | None = None
     unreachable: str | None = None  # why robots.txt could not be read: nothing is fetched
+    refused: bool = False  # because the host's address is not public (guard.py)
     last_request: float | None = None
     delay: float = 0.0
 
@@ -109,8 +125,12 @@ class Fetcher:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         robots_cache: RobotsCache | None = None,
+        resolve: Resolver | None = None,
     ) -> None:
+        """``resolve`` (host, port -> addresses) stands in for DNS in tests."""
         import httpx
+
+        from .guard import AddressGuard, GuardedTransport, system_resolver
 
         self.policy = policy
         self._robots_cache = robots_cache
@@ -118,10 +138,12 @@ class Fetcher:
         self._sleep = sleep
         self._hosts: dict[str, _Host] = {}
         self.requests = 0  # every request sent, robots.txt included (the sync reports it)
+        guard = AddressGuard.allowing(policy.allow, resolve or system_resolver)
         self._client = httpx.Client(
             headers={"User-Agent": policy.user_agent},
             timeout=httpx.Timeout(policy.timeout),
             follow_redirects=False,
+            transport=GuardedTransport(guard),
         )
 
     def close(self) -> None:
@@ -142,7 +164,7 @@ class Fetcher:
         """The ``Sitemap:`` lines of the robots.txt of ``url``'s host."""
         host = self._host(url)
         if host.unreachable:
-            raise FetchError(url, host.unreachable)
+            raise FetchError(url, host.unreachable, refused=host.refused)
         found = host.robots.site_maps() if host.robots is not None else None
         return list(dict.fromkeys(found or []))
 
@@ -164,6 +186,9 @@ class Fetcher:
         try:
             fetched = self._get(robots_url, {}, host, ROBOTS_MAX_BYTES, check_robots=False)
         except FetchError as err:
+            if err.refused:  # not a public address: nothing on it is fetched, and why
+                host.unreachable, host.refused = err.reason, True
+                return
             if err.reason.startswith("HTTP 4"):  # RFC 9309: unavailable, everything allowed
                 self._use_robots(parser, "", host)
                 if self._robots_cache:
@@ -224,13 +249,16 @@ class Fetcher:
     ) -> Fetched:
         import httpx
 
+        from .guard import AddressRefused
+
         hops = [url]
         current = url
         while True:
             here = host if host is not None and not check_robots else self._host(current)
+            hop = f"redirected to {current}: " if current != url else ""
             if check_robots:
                 if here.unreachable:
-                    raise FetchError(url, here.unreachable)
+                    raise FetchError(url, hop + here.unreachable, refused=here.refused)
                 if not self.allowed(current):
                     where = f" (redirected to {current})" if current != url else ""
                     raise FetchError(
@@ -245,6 +273,8 @@ class Fetcher:
                 self.requests += 1
                 request = self._client.build_request("GET", current, headers=headers)
                 response = self._client.send(request, stream=True)
+            except AddressRefused as err:  # before any byte was sent
+                raise FetchError(url, hop + err.reason, refused=True) from None
             except httpx.TimeoutException:
                 here.last_request = self._clock()
                 raise FetchError(url, self._timeout_reason()) from None

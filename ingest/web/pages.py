@@ -3,9 +3,17 @@
 The article id is the page's canonical URL (``<link rel=canonical>``, og:url or JSON-LD),
 made absolute and tidied (no fragment, no ``utm_*`` tracking parameters, lower-case scheme
 and host), else the URL the page was fetched from after redirects: so the same article
-reached through a feed link and through a sitemap is one article. A canonical link that
-points at the site's home page while the page is not it (a common CMS mistake) is ignored,
-or every article of such a site would become one.
+reached through a feed link and through a sitemap is one article. A canonical link is
+ignored, and the page keeps the URL it was fetched from, when:
+- it points at the site's home page while the page is not it (a common CMS mistake), or
+  every article of such a site would become one;
+- it is on another site, a different registrable domain (``www.`` and other subdomains of
+  the page's own domain are the same site): a page may name only its own site's URL as its
+  id, or any page could overwrite another site's stored article (issue 15 reproduced it).
+  The registrable domain is read from the Public Suffix List as the ``tld`` package ships it
+  (installed with trafilatura, through courlan; it reads its bundled copy, never the
+  network): ``news.bbc.co.uk`` is ``bbc.co.uk``, and ``a.github.io`` and ``b.github.io`` are
+  two sites. A host under no public suffix (``127.0.0.1``, ``news.intra``) is its own site.
 
 What the page says wins; the listing fills in what it lacks: the title, and the date
 (the feed's or sitemap's publication date when the page has none). When neither has one, an
@@ -15,6 +23,7 @@ a sitemap does not flip between the two at every sync (and is not embedded again
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -75,7 +84,31 @@ def canonical_url(fetched_url: str, declared: str | None) -> str:
         return base
     if urlsplit(candidate).path in ("", "/") and urlsplit(base).path not in ("", "/"):
         return base  # every page naming the home page as canonical: a site template's bug
+    if not same_site(candidate, base):
+        return base  # another site's id: this page may not replace its article
     return tidy_url(candidate)
+
+
+def same_site(url: str, other: str) -> bool:
+    """Whether the two URLs are on one registrable domain (see the module's docstring)."""
+    first = registrable_domain(url)
+    return first is not None and first == registrable_domain(other)
+
+
+def registrable_domain(url: str) -> str | None:
+    """``www.bbc.co.uk`` -> ``bbc.co.uk``; a host under no public suffix, itself."""
+    from tld import get_fld
+
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return None
+    if not host:
+        return None
+    with contextlib.suppress(UnicodeError):  # the list is matched in ASCII (punycode) too
+        host = host.encode("idna").decode("ascii")
+    domain = get_fld(host, fix_protocol=True, fail_silently=True)
+    return str(domain) if domain else host.removeprefix("www.")
 
 
 def tidy_url(url: str) -> str:

@@ -26,7 +26,7 @@ from rag.config import Settings
 from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
-from tests.web_site import ARTICLES, NewsSite, Route, rss
+from tests.web_site import ARTICLES, LOOPBACK, NewsSite, Route, rss
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -63,6 +63,7 @@ def syncing_server(tmp_path, monkeypatch) -> Iterator[tuple[str, Settings]]:
     settings = Settings(
         _env_file=None, index_dir=tmp_path / "index", rate_limit_per_minute=0, chunk_tokens=60,
         chunk_overlap=10, sync="auto", sync_check_seconds=1, fetch_host_delay=0,
+        fetch_allow=[LOOPBACK],  # the site is on loopback: refused unless allowed
     )  # fmt: skip
     seeds = tmp_path / "seeds.jsonl"
     seeds.write_text("".join(json.dumps(s) + "\n" for s in SEEDS), "utf-8")

@@ -23,7 +23,7 @@ FAST = {"NEWSRAG_FETCH_HOST_DELAY": "0", "NEWSRAG_FETCH_TIMEOUT": "5"}
 
 
 @pytest.fixture
-def site():
+def site(fetch_loopback):
     s = NewsSite().start()
     for path in ARTICLES:
         s.page(path)

@@ -39,7 +39,7 @@ MAX_LAG_S = 60 + 90.0  # the interval, then the sync (the real model on 2 busy c
 
 
 @pytest.fixture
-def site() -> Iterator[NewsSite]:
+def site(fetch_loopback) -> Iterator[NewsSite]:
     s = NewsSite().start()
     for path in [*ARTICLES, *LATER]:
         s.page(path)
@@ -74,7 +74,9 @@ def test_serve_follows_a_feed_and_answers_an_article_published_after_it_started(
     assert added.returncode == 0, added.stderr
     env = {"NEWSRAG_ADMIN_KEYS": KEY, "NEWSRAG_LOG_LEVEL": "INFO"}
     with running_server(index, tmp_path, env) as server:
-        first = status_when(server, lambda s: s["articles"] == 2, "the first background sync")
+        first = status_when(  # done, not only written: the run is recorded after its articles
+            server, lambda s: s["articles"] == 2 and s["sync"]["last"], "the first background sync"
+        )
         [source] = first["sources"]
         assert source["url"] == feed and source["added"] == 2 and source["every"] == EVERY
         assert first["sync"]["background"] and first["sync"]["last"]["trigger"] == "schedule"

@@ -87,7 +87,7 @@ def until(check: Callable[[], Any], what: str, timeout: float = WAIT_S) -> Any:
 
 
 @pytest.fixture
-def site() -> Iterator[NewsSite]:
+def site(fetch_loopback) -> Iterator[NewsSite]:
     s = NewsSite().start()
     for path in [*ARTICLES, *LATER]:
         s.page(path)
@@ -334,6 +334,28 @@ def test_the_admin_sync_answers_with_the_report(manual):
     forced = manual.sync({"force": True}).json()  # every source now: the feed answers 304
     assert forced["sources"][0]["not_modified"] == 1 and forced["added"] == 0
     assert [h.status for h in site.hits] == [304]
+
+
+def test_a_feed_on_loopback_is_refused_by_the_server_unless_the_operator_allows_it(
+    tmp_path, site, monkeypatch
+):
+    monkeypatch.delenv("NEWSRAG_FETCH_ALLOW")  # the default: public addresses only
+    feed = site.base + "/rss.xml"
+    for served in serving(tmp_path / "default", site, sync="off"):
+        served.follow()
+        report = served.sync().json()
+        [source] = report["sources"]
+        assert source["added"] == 0 and not source["reached"] and report["problem_count"] == 1
+        [problem] = source["problems"]
+        assert problem["path"] == feed
+        assert "127.0.0.1 is a loopback address" in problem["reason"]
+        assert "set NEWSRAG_FETCH_ALLOW=127.0.0.1" in problem["reason"]
+        [listed] = served.status()["sources"][0]["problems"]
+        assert listed["url"] == feed and listed["reason"] == problem["reason"]
+        assert site.hits == []  # nothing was asked of the site
+    for served in serving(tmp_path / "allowed", site, sync="off", fetch_allow=["127.0.0.1"]):
+        served.follow()
+        assert served.sync().json()["added"] == 3
 
 
 def test_newsrag_sync_server_streams_progress_then_the_report(manual):

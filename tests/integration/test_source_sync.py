@@ -7,6 +7,7 @@ embedder keeps it fast and counts what is embedded.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from itertools import pairwise
 
@@ -19,14 +20,26 @@ from ingest.web.fetch import FetchPolicy
 from rag.config import Settings
 from rag.index import ArchiveIndex
 from tests.fakes import HashEmbedder
-from tests.web_site import ARTICLES, NewsSite, Route, atom, json_feed, rss, sitemap, sitemap_index
+from tests.web_site import (
+    ARTICLES,
+    LOOPBACK,
+    NewsSite,
+    Route,
+    atom,
+    json_feed,
+    rss,
+    sitemap,
+    sitemap_index,
+)
 
 pytestmark = pytest.mark.integration
 
 EN = ["/en/valdoro-port-floods.html", "/en/castelmora-solar-farm.html", "/en/lantern-museum.html"]
 IT = ["/it/borgoverde-ponte.html", "/it/valdoro-sciopero-treni.html", "/it/corvina-faro.html"]
+# the site is on loopback: refused unless allowed
 POLICY = FetchPolicy(user_agent="newsrag-test/1.0 (tests@example.org)", timeout=2.0,
-                     max_bytes=200_000, max_redirects=3, host_delay=0.0)  # fmt: skip
+                     max_bytes=200_000, max_redirects=3, host_delay=0.0,
+                     allow=(LOOPBACK,))  # fmt: skip
 
 
 class Harness:
@@ -256,7 +269,7 @@ def _closed_port() -> int:
 
 def test_every_faulty_url_is_reported_and_the_rest_is_stored_then_retried(tmp_path, site):
     h = Harness(tmp_path, site, FetchPolicy(timeout=0.5, max_bytes=50_000, max_redirects=3,
-                                            host_delay=0.0))  # fmt: skip
+                                            host_delay=0.0, allow=(LOOPBACK,)))  # fmt: skip
     base = site.base
     site.routes.update({
         "/500.html": Route(b"oops", status=500),
@@ -310,7 +323,7 @@ def test_every_faulty_url_is_reported_and_the_rest_is_stored_then_retried(tmp_pa
 
 
 def test_requests_to_one_host_are_spaced_by_the_host_delay(tmp_path, site):
-    h = Harness(tmp_path, site, FetchPolicy(timeout=2.0, host_delay=0.3))
+    h = Harness(tmp_path, site, FetchPolicy(timeout=2.0, host_delay=0.3, allow=(LOOPBACK,)))
     site.routes["/rss.xml"] = Route(rss(site.base, EN), "application/rss+xml")
     h.add("/rss.xml", "rss")
     h.sync()
@@ -399,3 +412,224 @@ def test_ingest_rebuild_keeps_the_sources_and_forgets_their_fetch_state(h, site)
         assert kept["rss"].last is None and registry.validators(site.base + "/rss.xml") is None
     h.index = ArchiveIndex.open(h.settings, model_label=h.embedder.label, dim=h.embedder.dim)
     h.registry = SourceRegistry(h.settings.index_dir)
+
+
+# --- addresses inside the network (issue 15, defect 3) ------------------------------------
+FERRY_PAGE = (
+    b"<html lang='en'><head><title>Ferry to Corvina resumes</title></head><body><article>"
+    b"<h1>Ferry to Corvina resumes</h1><p>" + b"The ferry to the island sails again. " * 12 +
+    b"</p></article></body></html>"
+)  # fmt: skip
+
+
+def _dns(table: dict[str, list[str]]):
+    """A resolver for names the test invents; the sync connects to what it answers."""
+
+    def resolve(host: str, port: int) -> list[str]:
+        return table[host]
+
+    return resolve
+
+
+def test_feed_items_and_redirects_into_the_network_are_refused_before_any_connection(
+    tmp_path, site
+):
+    # an intranet feed the operator allowed by name; everything it points at is checked
+    port = site.base.rsplit(":", 1)[1]
+    feed_host = f"http://news.example:{port}"
+    dns = _dns({
+        "news.example": [LOOPBACK],  # the allowed feed host (the test site)
+        "metadata.example": ["169.254.169.254"],  # a cloud's metadata service
+        "intranet.example": ["10.20.30.40"],
+        "rebind.example": ["8.8.8.8", LOOPBACK],  # one public, one loopback address
+    })  # fmt: skip
+    page = Route(b"<html><body><p>internal</p></body></html>")  # must never be asked for
+    site.routes.update({
+        "/ok.html": Route(FERRY_PAGE),
+        "/go.html": Route(status=302, location=f"{site.base}/secret-hop.html"),
+        "/secret-hop.html": page, "/secret-literal.html": page, "/secret-v6.html": page,
+        "/secret-mapped.html": page, "/secret-meta.html": page, "/secret-intra.html": page,
+        "/secret-rebind.html": page,
+    })  # fmt: skip
+    items = {
+        "ok": f"{feed_host}/ok.html",
+        "hop": f"{feed_host}/go.html",
+        "literal": f"{site.base}/secret-literal.html",
+        "v6": f"http://[::1]:{port}/secret-v6.html",
+        "mapped": f"http://[::ffff:127.0.0.1]:{port}/secret-mapped.html",
+        "meta": f"http://metadata.example:{port}/secret-meta.html",
+        "intra": f"http://intranet.example:{port}/secret-intra.html",
+        "rebind": f"http://rebind.example:{port}/secret-rebind.html",
+    }
+    xml = "".join(f"<item><title>{k}</title><link>{u}</link></item>" for k, u in items.items())
+    site.routes["/rss.xml"] = Route(
+        rss(feed_host, []).replace(b"</channel>", xml.encode() + b"</channel>"),
+        "application/rss+xml",
+    )
+    policy = FetchPolicy(timeout=2.0, host_delay=0.0, allow=("news.example",))
+    h = Harness(tmp_path, site, policy)
+    h.registry.add(f"{feed_host}/rss.xml", kind="web", every_seconds=1800, name="intranet")
+    syncer = SourceSyncer(h.ingestor, h.registry, policy, max_file_bytes=10**6, resolve=dns)
+    (source,) = syncer.sync(force=True).sources
+    reasons = {p.path: p.reason for p in source.problems}
+
+    assert source.added == 1 and h.ids() == {items["ok"]}
+    assert sorted(reasons) == sorted(u for k, u in items.items() if k != "ok")
+    kinds = {"hop": "127.0.0.1 is a loopback", "literal": "127.0.0.1 is a loopback",
+             "v6": "::1 is a loopback", "mapped": "is a loopback",
+             "meta": "metadata.example (resolves to 169.254.169.254) is a link-local",
+             "intra": "intranet.example (resolves to 10.20.30.40) is a private",
+             "rebind": "rebind.example (resolves to 127.0.0.1) is a loopback"}  # fmt: skip
+    for key, words in kinds.items():
+        reason = reasons[items[key]]
+        assert words in reason and "NEWSRAG_FETCH_ALLOW=" in reason, (key, reason)
+    assert reasons[items["hop"]].startswith(f"redirected to {site.base}/secret-hop.html: ")
+    # not one of them was asked for: refused before connecting, redirect target included
+    asked = {hit.path for hit in site.hits}
+    assert asked == {"/robots.txt", "/rss.xml", "/ok.html", "/go.html"}
+    h.close()
+
+
+def test_a_feed_on_a_loopback_address_is_refused_and_what_it_gave_is_kept(h, site):
+    site.routes["/rss.xml"] = Route(rss(site.base, EN[:2]), "application/rss+xml")
+    h.add("/rss.xml", "rss")
+    h.sync()  # while loopback was allowed
+    stored, chunks = h.ids(), h.chunk_ids()
+    assert len(stored) == 2
+
+    h.policy = FetchPolicy(timeout=2.0, host_delay=0.0)  # the default: public addresses only
+    site.clear()
+    report = h.sync()
+    (source,) = report.sources
+    [(url, reason)] = by_url(report).items()
+    assert url == site.base + "/rss.xml" and not source.reached
+    assert reason.startswith("not fetched: 127.0.0.1 is a loopback address")
+    assert f"set NEWSRAG_FETCH_ALLOW={LOOPBACK}" in reason
+    assert site.hits == []  # not even robots.txt
+    assert h.ids() == stored and h.chunk_ids() == chunks  # nothing stored is lost
+
+    # a site root: its robots.txt is not read either, and the same reason is given
+    h.registry.add(site.base + "/", kind="web", every_seconds=3600, name="root")
+    root = {s.name: s for s in h.sync("root").sources}["root"]
+    assert "is a loopback address" in root.problems[0].reason and site.hits == []
+
+
+class ForwardProxy:
+    """A plain HTTP forward proxy on loopback (an operator's HTTP_PROXY), logging each URL."""
+
+    def __init__(self) -> None:
+        import http.client
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        self.asked: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                proxy.asked.append(self.path)  # absolute-form: the whole target URL
+                target = urlsplit(self.path)
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+                headers = {k: v for k, v in self.headers.items()
+                           if k.lower() not in ("proxy-connection", "connection")}  # fmt: skip
+                conn.request("GET", target.path or "/", headers=headers)
+                answer = conn.getresponse()
+                body = answer.read()
+                self.send_response(answer.status)
+                for key in ("Content-Type", "ETag", "Last-Modified", "Location"):
+                    if answer.getheader(key):
+                        self.send_header(key, answer.getheader(key))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                conn.close()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://{LOOPBACK}:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_through_an_http_proxy_the_target_is_checked_before_the_proxy_is_asked(
+    tmp_path, site, monkeypatch
+):
+    proxy = ForwardProxy()
+    for var in ("no_proxy", "NO_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)  # the proxy's own address is the operator's
+    site.routes["/rss.xml"] = Route(rss(site.base, EN[:1]), "application/rss+xml")
+    try:
+        h = Harness(tmp_path, site)  # loopback allowed: through the proxy, as before
+        h.add("/rss.xml", "rss")
+        assert h.sync().sources[0].added == 1
+        assert site.base + "/rss.xml" in proxy.asked and site.base + EN[0] in proxy.asked
+        h.close()
+
+        proxy.asked.clear()
+        refused = Harness(tmp_path / "two", site, FetchPolicy(timeout=2.0, host_delay=0.0))
+        refused.add("/rss.xml", "rss")
+        [problem] = refused.sync().problems
+        assert "127.0.0.1 is a loopback address" in problem.reason
+        assert proxy.asked == []  # the proxy was not asked to fetch it
+        refused.close()
+    finally:
+        proxy.stop()
+
+
+# --- a canonical link on another site (issue 15, defect 4) --------------------------------
+def _story(title: str, sentence: str, canonical: str) -> bytes:
+    return (
+        f"<html lang='it'><head><title>{title}</title><link rel='canonical' href='{canonical}'>"
+        f"</head><body><article><h1>{title}</h1><p>{sentence * 8}</p></article></body></html>"
+    ).encode()
+
+
+def test_a_page_cannot_take_another_sites_article_with_its_canonical_link(tmp_path, site):
+    port = site.base.rsplit(":", 1)[1]
+    names = ["www.corriere-corvina.it", "www.gazzetta-valdoro.it", "gazzetta-valdoro.it",
+             "notizie.gazzetta-valdoro.it"]  # fmt: skip
+    dns = _dns({name: [LOOPBACK] for name in names})  # invented sites, all on the test server
+    corriere, gazzetta = f"http://www.corriere-corvina.it:{port}", f"http://{names[1]}:{port}"
+    real = f"{corriere}/faro.html"
+    site.routes.update({
+        "/faro.html": Route(_story("Il faro", "Il faro di Corvina si riaccende. ", real)),
+        "/corriere.xml": Route(rss(corriere, []).replace(
+            b"</channel>", f"<item><link>{real}</link></item></channel>".encode()),
+            "application/rss+xml"),
+        # another site's page naming the Corriere's article as its own
+        "/thief.html": Route(_story("Il faro", "Il faro di Corvina crolla in mare. ", real)),
+        # a page on a subdomain naming its own site's address: allowed
+        "/sorella.html": Route(_story("Il ponte", "Il ponte sul Lirano apre domani. ",
+                                      f"http://gazzetta-valdoro.it:{port}/ponte.html")),
+        "/gazzetta.xml": Route(rss(gazzetta, []).replace(b"</channel>", (
+            f"<item><link>{gazzetta}/thief.html</link></item>"
+            f"<item><link>http://notizie.gazzetta-valdoro.it:{port}/sorella.html</link></item>"
+            "</channel>").encode()), "application/rss+xml"),
+    })  # fmt: skip
+    h = Harness(tmp_path, site)
+    h.registry.add(f"{corriere}/corriere.xml", kind="web", every_seconds=1800, name="corriere")
+    h.registry.add(f"{gazzetta}/gazzetta.xml", kind="web", every_seconds=1800, name="gazzetta")
+    syncer = SourceSyncer(h.ingestor, h.registry, POLICY, max_file_bytes=10**6, resolve=dns)
+    syncer.sync(["corriere"])
+    report = syncer.sync(["gazzetta"])
+
+    assert report.problems == () and report.added == 2 and report.updated == 0
+    assert "si riaccende" in h.index.manifest.get(real).text  # the Corriere's article is intact
+    thief = h.index.manifest.get(f"{gazzetta}/thief.html")  # the page keeps its own URL
+    assert thief is not None and "crolla" in thief.text and thief.url == thief.id
+    assert h.index.manifest.get(f"http://gazzetta-valdoro.it:{port}/ponte.html") is not None
+    assert h.registry.article_ids("gazzetta") == {
+        f"{gazzetta}/thief.html",
+        f"http://gazzetta-valdoro.it:{port}/ponte.html",
+    }
+    assert h.registry.article_ids("corriere") == {real}
+    h.close()

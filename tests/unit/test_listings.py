@@ -88,6 +88,34 @@ def test_canonical_urls_tidy_tracking_and_ignore_a_home_page_canonical():
     assert canonical_url(BASE + "/x/1", "javascript:void(0)") == BASE + "/x/1"
 
 
+def test_a_canonical_on_another_site_is_ignored_and_subdomains_are_one_site():
+    page = "https://www.gazzetta-valdoro.it/2031/03/ponte"
+    same = ["https://gazzetta-valdoro.it/ponte", "https://notizie.gazzetta-valdoro.it/ponte",
+            "//gazzetta-valdoro.it/ponte", "HTTPS://WWW.Gazzetta-Valdoro.IT./ponte"]  # fmt: skip
+    for declared in same:
+        assert canonical_url(page, declared).endswith("/ponte"), declared
+    other = ["https://other-site.it/story", "https://gazzetta-valdoro.com/ponte",
+             "https://gazzetta-valdoro.it.evil.example/ponte",
+             "http://127.0.0.1/ponte"]  # fmt: skip
+    for declared in other:
+        assert canonical_url(page, declared) == page, declared
+    # the Public Suffix List: two sites under a shared suffix, one under a two-level one
+    assert (
+        canonical_url("https://a.github.io/x", "https://b.github.io/x") == "https://a.github.io/x"
+    )
+    assert canonical_url("https://www.bbc.co.uk/n/1", "https://news.bbc.co.uk/1").startswith(
+        "https://news.bbc.co.uk"
+    )
+    assert (
+        canonical_url("https://bbc.co.uk/n/1", "https://other.co.uk/1") == "https://bbc.co.uk/n/1"
+    )
+    # hosts under no public suffix: each its own site, www. aside
+    assert (
+        canonical_url("http://news.intra/a", "http://www.news.intra/b") == "http://www.news.intra/b"
+    )
+    assert canonical_url("http://news.intra/a", "http://wiki.intra/b") == "http://news.intra/a"
+
+
 def _fetched(body: bytes, content_type: str = "text/html", charset: str | None = None):
     return Fetched(BASE + "/a", BASE + "/a", 200, content_type, charset, body, None, None)
 

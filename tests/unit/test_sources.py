@@ -344,6 +344,28 @@ def test_html_without_canonical_gets_a_path_id_and_og_url(tmp_path, extractor):
     assert read(b)[0][0].id == "https://x.org/b"
 
 
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        ("<link rel='canonical' href='javascript:alert(document.cookie)'>", None),
+        ("<link rel='canonical' href=' JaVaScRiPt:alert(1)'>", None),
+        ("<link rel='canonical' href='data:text/html,<b>x</b>'>", None),
+        ("<link rel='canonical' href='file:///etc/passwd'>", None),
+        ("<link rel='canonical' href='/2031/03/story.html'>", None),  # relative: no base
+        ("<link rel='canonical' href='javascript:x'><meta property='og:url' "
+         "content='https://x.org/real'>", "https://x.org/real"),  # the next usable one
+    ],
+)  # fmt: skip
+def test_an_html_file_whose_canonical_is_not_a_web_address_keeps_its_path_id(
+    tmp_path, extractor, head, expected
+):
+    a = tmp_path / "a.html"
+    a.write_text(page(f"<main><p>{BODY * 3}</p></main>", head=head))
+    (article,), problems = read(a)
+    assert problems == []
+    assert article.id == (expected or "file:a.html") and article.url == expected
+
+
 def test_html_in_a_declared_legacy_charset_is_decoded(tmp_path, extractor):
     path = tmp_path / "old.html"
     html = page("<article><p>" + "Città di Deir Ezzor, è così. " * 10 + "</p></article>")
