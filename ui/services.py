@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ingest.sync import Ingestor
 
     from .feedback import FeedbackStore
+    from .metrics import Metrics
     from .security import RateLimiter
 
 T = TypeVar("T")
@@ -78,6 +79,7 @@ class Services:
     load: Callable[[Settings], Engine] | None = None  # default: ui.compose.engine_parts
     feedback: FeedbackStore | None = None  # attached by ui.server.create_app
     limiter: RateLimiter | None = None
+    metrics: Metrics | None = None  # attached by ui.server.create_app
     writer_lock: WriterLock | None = None  # held for the process's life by `serve` (embedded)
     url: str | None = None  # where this server is reached, for the lock's holder details
     refresher: Refresher | None = None
@@ -96,8 +98,21 @@ class Services:
         """Services around an engine built elsewhere (tests, benchmarks)."""
         services = cls(settings)
         services._engine = engine
+        services._watch(engine)
         services._loaded.set()
         return services
+
+    def _watch(self, engine: Engine) -> None:
+        """Each answer's outcome reaches /metrics (removed again by ``close``)."""
+        observers = getattr(engine, "observers", None)  # test doubles may have none
+        if observers is None:
+            return
+        observers.append(self._answered)
+        self._closers.append(lambda: observers.remove(self._answered))
+
+    def _answered(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.answered(outcome)
 
     @property
     def syncs(self) -> SyncScheduler:
@@ -126,6 +141,7 @@ class Services:
                 parts = engine_parts(self.settings, create=self.fills_itself())
                 self._closers.append(parts.close)
                 self._engine = parts.engine
+            self._watch(self._engine)
             self._engine.warm_up()
             self._start_refresher()
             self._start_syncs()
@@ -183,6 +199,12 @@ class Services:
     def writing(self) -> bool:
         """A write through this server is running."""
         return self._write_mutex.locked()
+
+    @property
+    def current_write(self) -> str | None:
+        """What writes through this server now ("ingest" or "sync"), if anything does."""
+        writer = self._writer
+        return writer[0] if writer else None
 
     def busy_message(self) -> str:
         """What a write that finds another one running through this server is told."""
