@@ -169,7 +169,7 @@ class StateCollector(Collector):
             "newsrag_write_in_progress", "1 while a write through this server runs, by kind.",
             labels=["kind"],
         )  # fmt: skip
-        for kind in ("ingest", "sync"):
+        for kind in ("ingest", "sync", "backup"):
             family.add_metric([kind], float(writing == kind))
         yield family
         if not services.ready:

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
 
-from . import admin, api, article_page, metrics, openai_models
+from . import admin, admin_backup, api, article_page, metrics, openai_models
 from .api import ApiError
 from .feedback import FeedbackStore
 from .present import error_json
@@ -119,6 +119,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(metrics.router)
     app.include_router(article_page.router)
     app.include_router(admin.router)  # before api's catch-all for unknown /api paths
+    app.include_router(admin_backup.router)
     app.include_router(openai_models.router)  # and for unknown /v1 paths
     app.include_router(api.router)
     mount_chat(app, services)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -202,14 +203,14 @@ class Services:
 
     @property
     def current_write(self) -> str | None:
-        """What writes through this server now ("ingest" or "sync"), if anything does."""
+        """What writes through this server now ("ingest", "sync" or "backup"), if anything does."""
         writer = self._writer
         return writer[0] if writer else None
 
     def busy_message(self) -> str:
         """What a write that finds another one running through this server is told."""
         kind, since = self._writer or ("ingest", time.time())
-        what = "A sync of the sources" if kind == "sync" else "Another ingest"
+        what = {"sync": "A sync of the sources", "backup": "A backup"}.get(kind, "Another ingest")
         started = time.strftime("%H:%M:%S", time.localtime(since))
         return (
             f"{what} through this server is running (since {started}): try again when it has "
@@ -225,6 +226,24 @@ class Services:
         does not hold the lock), NotReady while the engine loads.
         """
         return WriteSession(self, kind)
+
+    @contextmanager
+    def no_writes(self, kind: str = "backup") -> Iterator[None]:
+        """No write through this server, nor by another process, until the block ends (a
+        backup's copy); questions go on. Raises WriteBusy or IndexBusyError as begin_write."""
+        if not self._write_mutex.acquire(blocking=False):
+            raise WriteBusy(self.busy_message())
+        own: WriterLock | None = None
+        try:
+            self._writer = (kind, time.time())
+            if self.writer_lock is None or not self.writer_lock.held:
+                own = WriterLock(self.settings.index_dir).acquire(kind, url=self.url)
+            yield
+        finally:
+            if own is not None:
+                own.release()
+            self._writer = None
+            self._write_mutex.release()
 
     def write(self, run: Callable[[Ingestor], T]) -> T:
         """``run`` with an Ingestor over the served index; questions see its work after it."""
