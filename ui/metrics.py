@@ -125,8 +125,9 @@ class Metrics:
     def synced(self, report: SyncReport) -> None:
         for s in report.sources:
             self.sync_runs.labels(s.name).inc()
+            failures = self.sync_failures.labels(s.name)  # 0 shown, for rate() and alerts
             if not s.reached:
-                self.sync_failures.labels(s.name).inc()
+                failures.inc()
             self.sync_problems.labels(s.name).inc(len(s.problems))
             self.sync_articles.labels(s.name, "added").inc(s.added)
             self.sync_articles.labels(s.name, "updated").inc(s.updated)
