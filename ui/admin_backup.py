@@ -50,7 +50,16 @@ async def admin_backup(request: Request) -> StreamingResponse:
             "while no ingest runs (README, Deployment).",
         )
     index_dir = settings.index_dir.resolve()
-    scratch = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}-backup-", dir=index_dir.parent))
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=f".{index_dir.name}-backup-", dir=index_dir.parent))
+    except OSError as err:
+        raise ApiError(
+            500,
+            "backup_failed",
+            f"The server cannot write its copy beside the index, in {index_dir.parent} "
+            f"({err.strerror}): let the server's user write there, or back up with the server "
+            "stopped (`newsrag backup DIR --index INDEX`).",
+        ) from err
 
     def copy() -> BackupInfo:
         with services.no_writes("backup"):
@@ -61,6 +70,11 @@ async def admin_backup(request: Request) -> StreamingResponse:
     except IndexBusyError as err:
         shutil.rmtree(scratch, ignore_errors=True)
         raise busy(err) from err
+    except OSError as err:  # a full disk, most likely: the copy needs the index's size again
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise ApiError(
+            500, "backup_failed", f"The copy beside the index failed ({err}); nothing was kept."
+        ) from err
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from ingest.sync import Ingestor
 from rag.backup import MARKER, backup_index, restore_backup, verify_backup
 from rag.config import Settings
-from rag.errors import IndexBusyError, IndexMismatchError, StoreError
+from rag.errors import ConfigError, IndexBusyError, IndexMismatchError, StoreError
 from rag.index import ArchiveIndex
 from rag.manifest import INDEX_FORMAT, Manifest
 from rag.writer_lock import WriterLock
@@ -119,3 +120,43 @@ def test_an_index_from_a_newer_newsrag_is_refused_with_what_to_do(tmp_path):
     manifest.close()
     with pytest.raises(IndexMismatchError, match=r"newer newsrag .*git pull && make setup"):
         Manifest(index_dir)
+
+
+def test_a_server_backup_streams_a_checked_copy_and_waits_for_no_write(tmp_path):
+    """POST /api/admin/backup through `newsrag backup --server`'s own code, in process."""
+    from starlette.testclient import TestClient
+
+    from rag.chat import Engine
+    from rag.retrieval import Retriever
+    from ui.backup_view import run_remote_backup
+    from ui.server import create_app
+    from ui.services import Services
+
+    index_dir = small_index(tmp_path)
+    settings = Settings(index_dir=index_dir, admin_keys=["adm"], sync="off")
+    embedder = HashEmbedder()
+    index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
+    engine = Engine(Retriever(index, embedder), BrokenAnswerer(), embedder, refusal_threshold=-1)
+    services = Services.with_engine(settings, engine)
+    try:
+        with TestClient(create_app(settings, services=services)) as client:
+            with services.no_writes("sync"), pytest.raises(IndexBusyError, match="sync"):
+                run_remote_backup("http://testserver", "adm", tmp_path / "busy", client=client)
+            assert not (tmp_path / "busy").exists() and not (tmp_path / "busy.partial").exists()
+            with pytest.raises(ConfigError, match="admin key"):
+                run_remote_backup("http://testserver", "wrong", tmp_path / "bk", client=client)
+            info = run_remote_backup("http://testserver", "adm", tmp_path / "bk", client=client)
+    finally:
+        index.close()
+    assert (info.articles, info.path) == (3, tmp_path / "bk")
+    assert verify_backup(tmp_path / "bk").file_count == info.file_count
+    assert not list(tmp_path.glob(".index-backup-*"))  # the server's copy is gone
+    restored = restore_backup(tmp_path / "bk", tmp_path / "restored")
+    assert restored.chunks == info.chunks
+
+
+class BrokenAnswerer:
+    name = "extractive"
+
+    def stream(self, *_: object) -> Iterator[str]:
+        raise AssertionError("no question is asked here")
