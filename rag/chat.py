@@ -156,6 +156,9 @@ class Engine:
         self.rewriter = rewriter or HeuristicRewriter()
         self.reranker = reranker
         self.default_lang = default_lang
+        # called with each question's outcome: "answered", "refused" or "error" (the server's
+        # /metrics counts them, ui/metrics.py); a stream abandoned by its reader is none
+        self.observers: list[Callable[[str], None]] = []
 
     @property
     def mode(self) -> str:
@@ -212,6 +215,32 @@ class Engine:
         raise AssertionError("ask_stream ended without a turn")  # pragma: no cover
 
     def ask_stream(
+        self,
+        question: str,
+        *,
+        history: Sequence[Message] = (),
+        filters: Filters | None = None,
+        lang: str | None = None,
+    ) -> Iterator[Event]:
+        """The answer's tokens as they are written, then Done with the Turn."""
+        events = self._answer(question, history=history, filters=filters, lang=lang)
+        if not self.observers:
+            yield from events
+            return
+        try:
+            for event in events:
+                if isinstance(event, Done):
+                    self._observe("refused" if event.turn.refused else "answered")
+                yield event
+        except Exception:
+            self._observe("error")
+            raise
+
+    def _observe(self, outcome: str) -> None:
+        for observe in list(self.observers):
+            observe(outcome)
+
+    def _answer(
         self,
         question: str,
         *,

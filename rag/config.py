@@ -237,6 +237,14 @@ class Settings(BaseSettings):
         "0 = never.",
     )
 
+    # --- operations -----------------------------------------------------------------------
+    metrics_key: SecretStr | None = Field(
+        None,
+        description="If set, GET /metrics (Prometheus) needs it as `Authorization: Bearer KEY` "
+        "(Prometheus: `authorization: {credentials: KEY}`). Unset: /metrics is open, like "
+        "/healthz: it shows counts and timings, never questions or articles.",
+    )
+
     @field_validator("allowed_origins", "api_keys", "admin_keys", "fetch_allow", mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:

@@ -3,7 +3,8 @@
     NewsragError                 a user-facing problem; the message says how to fix it
     ├── ConfigError              a setting is missing or has an impossible value
     ├── ModelError               an embedding model cannot be installed, verified or loaded
-    ├── IndexMismatchError       the index was built by another embedding model
+    ├── IndexMismatchError       the index was built by another embedding model, or by a
+    │                            newer newsrag (its index format)
     ├── StoreError               the vector store is unreachable or in an unexpected state
     │   └── IndexBusyError       another process (a server, an ingest) is writing the index
     └── InputError               a file or record given by the user cannot be used

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import StoreError
+from .errors import IndexMismatchError, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,6 +68,12 @@ CREATE INDEX IF NOT EXISTS removed_gen ON removed(gen);
 """
 # after SCHEMA, once the articles table surely has its gen column (added to older manifests)
 GEN_INDEX = "CREATE INDEX IF NOT EXISTS articles_gen ON articles(gen)"
+# The index's layout, recorded in the manifest (meta ``index_format``). 0: written before it was
+# recorded; such an index is brought to 1 when first opened (the change log's gen column,
+# ``_add_change_log``). One with a higher number was written by a newer newsrag and is refused
+# (``_check_format``): an older newsrag cannot know what changed. A change of layout bumps it
+# and adds its migration to ``_migrate``.
+INDEX_FORMAT = 1
 
 _COLUMNS = (
     "id, content_hash, state, path, line, title, lang, date, url, source, text, extra, "
@@ -120,8 +126,10 @@ class Manifest:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._check_format()
             self._db.executescript(SCHEMA)
             self._add_change_log()
+            self._migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"The manifest {self.path} cannot be opened ({exc}). If the file is damaged, "
@@ -130,6 +138,31 @@ class Manifest:
 
     def close(self) -> None:
         self._db.close()
+
+    def _format(self) -> int:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        found = self.get_meta("index_format") if has_meta else None
+        return int(found) if found and found.isdigit() else 0
+
+    def _check_format(self) -> None:
+        """Refuses an index written by a newer newsrag, before anything is changed in it."""
+        found = self._format()
+        if found > INDEX_FORMAT:
+            self._db.close()
+            raise IndexMismatchError(
+                f"The index {self.path.parent} was written by a newer newsrag (index format "
+                f"{found}; this one reads up to {INDEX_FORMAT}). Upgrade newsrag where it runs "
+                "(`git pull && make setup`), or restore a backup made by this version "
+                "(`newsrag restore BACKUP --index NEW_FOLDER`)."
+            )
+
+    def _migrate(self) -> None:
+        """Records the format once an older index has been brought to it (format 0 -> 1 is
+        ``_add_change_log``, run on every open)."""
+        if self._format() < INDEX_FORMAT:
+            self.set_meta("index_format", str(INDEX_FORMAT))
 
     def _add_change_log(self) -> None:
         """Gives a manifest made before the change log its ``gen`` column.

@@ -29,7 +29,7 @@ from .errors import IndexBusyError
 
 @dataclass(frozen=True)
 class Holder:
-    kind: str  # "serve", "ingest" or "sync"
+    kind: str  # "serve", "ingest", "sync" or "backup"
     pid: int
     host: str
     since: float
@@ -120,6 +120,13 @@ def busy_message(index_dir: Path, holder: Holder | None, wanted: str) -> str:
             return (
                 f"The index {index_dir} is already served by {who}. Stop that server first, or "
                 "serve another --index folder."
+            )
+        if wanted == "backup":
+            return (
+                f"The index {index_dir} is held by {who}, which may write it at any moment: "
+                f"back it up through the server, which pauses its writes for the copy: "
+                f"`newsrag backup DIR --server {server}` (with NEWSRAG_ADMIN_KEY set to one of "
+                "its NEWSRAG_ADMIN_KEYS)."
             )
         if wanted == "sync":
             return (

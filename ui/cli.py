@@ -269,6 +269,58 @@ def _sync_here(cfg: Settings, names: list[str], every_source: bool, quiet: bool)
     return run_sync(cfg, names, force=every_source, quiet=quiet)
 
 
+# --- backup, restore ------------------------------------------------------------------------
+@app.command()
+def backup(
+    target: Annotated[Path, typer.Argument(help="A new folder to write the backup into.")],
+    index: IndexOpt = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            help="Back up the index this running `newsrag serve` serves (e.g. "
+            "http://127.0.0.1:7860): it pauses its writes for the copy and sends it here.",
+        ),
+    ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option("--key", help="The server's admin key (env NEWSRAG_ADMIN_KEY)."),
+    ] = None,
+) -> None:
+    """A consistent copy of the index (articles, vectors, sources, feedback) into a new folder,
+    even while a server serves and syncs it."""
+    from ui.backup_view import run_backup, run_remote_backup
+
+    cfg = settings(index_dir=index)
+    if server:
+        if index:
+            raise ConfigError("--index cannot go with --server: the server backs up its own index.")
+        admin_key = key or (cfg.admin_key.get_secret_value() if cfg.admin_key else None)
+        info = run_remote_backup(server, admin_key, target)
+    else:
+        info = run_backup(cfg, target)
+    _console().print(f"backed up to {target}: {info.describe()}", soft_wrap=True)
+
+
+@app.command()
+def restore(
+    backup_dir: Annotated[Path, typer.Argument(help="A folder written by `newsrag backup`.")],
+    index: Annotated[
+        Path,
+        typer.Option("--index", help="A new (or empty) index folder to restore into."),
+    ],
+) -> None:
+    """Check a backup file by file and restore it into a new index folder; then serve that
+    folder (`newsrag serve --index DIR`)."""
+    from ui.backup_view import run_restore
+
+    info = run_restore(backup_dir, settings(index_dir=index))
+    _console().print(
+        f"restored into {index}: {info.describe()}; serve it with `newsrag serve --index {index}`.",
+        soft_wrap=True,
+    )
+
+
 # --- stats ----------------------------------------------------------------------------------
 @app.command()
 def stats(

@@ -13,9 +13,16 @@ from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.judge.model import AnswerJudge, judge_path, load_judge
 from rag.chat import Engine, Rewriter
 from rag.config import Settings
-from rag.embedding import Embedder, SentenceTransformerEmbedder, load_embedder
+from rag.embedding import (
+    Embedder,
+    LazyEmbedder,
+    SentenceTransformerEmbedder,
+    lazy_embedder,
+    load_embedder,
+)
 from rag.errors import ModelError, StoreError
 from rag.index import ArchiveIndex, delete_index, read_info
+from rag.manifest import Manifest
 from rag.models import language_centroids
 from rag.retrieval import RetrievalConfig, Retriever
 from rag.writer_lock import WriterLock
@@ -58,16 +65,31 @@ def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
     )
 
 
+def lazy_embedder_for(settings: Settings) -> LazyEmbedder:
+    return lazy_embedder(
+        settings.embedding_model,
+        settings.models_dir,
+        device=settings.device,
+        batch_size=settings.embed_batch_size,
+        quantize=settings.quantize,
+    )
+
+
 def ingest_parts(settings: Settings, *, rebuild: bool = False, kind: str = "ingest") -> IngestParts:
     """What a local ingest (or ``kind="sync"``) writes with; it holds the index's writer lock
     until ``close``.
 
     The lock comes first, so a server or another ingest holding the index is one clear error
-    before the model loads (rag/writer_lock.py).
+    before the model loads (rag/writer_lock.py). On an index that exists the model loads when
+    something is to be embedded (rag/embedding.py, LazyEmbedder), so a run that finds nothing
+    new takes about a second; a new or rebuilt index, which will embed, loads it first, so a
+    model that fails to load leaves no empty index behind.
     """
     lock = WriterLock(settings.index_dir).acquire(kind)
     try:
-        embedder = embedder_for(settings)
+        embedder = lazy_embedder_for(settings).check_reachable()
+        if rebuild or not (settings.index_dir / Manifest.FILENAME).exists():
+            embedder.model()
         if rebuild:
             rebuild_keeping_sources(settings)
         index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)

@@ -30,7 +30,7 @@ def run_ingest(
     quiet: bool = False,
 ) -> IngestReport:
     err = Console(stderr=True, highlight=False)
-    with err.status("loading the embedding model…", spinner="dots"):
+    with err.status("opening the index…", spinner="dots"):
         parts = ingest_parts(settings, rebuild=rebuild)
     try:
         with progress_bar(err, quiet) as update:

@@ -25,7 +25,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
 
-from . import admin, api, article_page
+from . import admin, admin_backup, api, article_page, metrics, openai_models
 from .api import ApiError
 from .feedback import FeedbackStore
 from .present import error_json
@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     # the contract (docs/web-contract.md): the chat page reaches these through services
     services.feedback = feedback
     services.limiter = limiter
+    services.metrics = counts = metrics.Metrics(services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -77,8 +78,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.feedback = feedback
     app.state.limiter = limiter
     app.state.settings = settings
+    app.state.metrics = counts
     install_error_handlers(app)
     app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter)
+    # outermost: requests the security checks refuse are counted too
+    app.add_middleware(metrics.MetricsMiddleware, metrics=counts, routes=lambda: app.routes)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -112,8 +116,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def docs_page() -> HTMLResponse:
         return HTMLResponse(render_docs(app.openapi()))
 
+    app.include_router(metrics.router)
     app.include_router(article_page.router)
     app.include_router(admin.router)  # before api's catch-all for unknown /api paths
+    app.include_router(admin_backup.router)
+    app.include_router(openai_models.router)  # and for unknown /v1 paths
     app.include_router(api.router)
     mount_chat(app, services)
     return app

@@ -18,7 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ingest.sync import Ingestor
 
     from .feedback import FeedbackStore
+    from .metrics import Metrics
     from .security import RateLimiter
 
 T = TypeVar("T")
@@ -78,6 +80,7 @@ class Services:
     load: Callable[[Settings], Engine] | None = None  # default: ui.compose.engine_parts
     feedback: FeedbackStore | None = None  # attached by ui.server.create_app
     limiter: RateLimiter | None = None
+    metrics: Metrics | None = None  # attached by ui.server.create_app
     writer_lock: WriterLock | None = None  # held for the process's life by `serve` (embedded)
     url: str | None = None  # where this server is reached, for the lock's holder details
     refresher: Refresher | None = None
@@ -96,8 +99,21 @@ class Services:
         """Services around an engine built elsewhere (tests, benchmarks)."""
         services = cls(settings)
         services._engine = engine
+        services._watch(engine)
         services._loaded.set()
         return services
+
+    def _watch(self, engine: Engine) -> None:
+        """Each answer's outcome reaches /metrics (removed again by ``close``)."""
+        observers = getattr(engine, "observers", None)  # test doubles may have none
+        if observers is None:
+            return
+        observers.append(self._answered)
+        self._closers.append(lambda: observers.remove(self._answered))
+
+    def _answered(self, outcome: str) -> None:
+        if self.metrics is not None:
+            self.metrics.answered(outcome)
 
     @property
     def syncs(self) -> SyncScheduler:
@@ -126,6 +142,7 @@ class Services:
                 parts = engine_parts(self.settings, create=self.fills_itself())
                 self._closers.append(parts.close)
                 self._engine = parts.engine
+            self._watch(self._engine)
             self._engine.warm_up()
             self._start_refresher()
             self._start_syncs()
@@ -184,10 +201,16 @@ class Services:
         """A write through this server is running."""
         return self._write_mutex.locked()
 
+    @property
+    def current_write(self) -> str | None:
+        """What writes through this server now ("ingest", "sync" or "backup"), if anything does."""
+        writer = self._writer
+        return writer[0] if writer else None
+
     def busy_message(self) -> str:
         """What a write that finds another one running through this server is told."""
         kind, since = self._writer or ("ingest", time.time())
-        what = "A sync of the sources" if kind == "sync" else "Another ingest"
+        what = {"sync": "A sync of the sources", "backup": "A backup"}.get(kind, "Another ingest")
         started = time.strftime("%H:%M:%S", time.localtime(since))
         return (
             f"{what} through this server is running (since {started}): try again when it has "
@@ -203,6 +226,24 @@ class Services:
         does not hold the lock), NotReady while the engine loads.
         """
         return WriteSession(self, kind)
+
+    @contextmanager
+    def no_writes(self, kind: str = "backup") -> Iterator[None]:
+        """No write through this server, nor by another process, until the block ends (a
+        backup's copy); questions go on. Raises WriteBusy or IndexBusyError as begin_write."""
+        if not self._write_mutex.acquire(blocking=False):
+            raise WriteBusy(self.busy_message())
+        own: WriterLock | None = None
+        try:
+            self._writer = (kind, time.time())
+            if self.writer_lock is None or not self.writer_lock.held:
+                own = WriterLock(self.settings.index_dir).acquire(kind, url=self.url)
+            yield
+        finally:
+            if own is not None:
+                own.release()
+            self._writer = None
+            self._write_mutex.release()
 
     def write(self, run: Callable[[Ingestor], T]) -> T:
         """``run`` with an Ingestor over the served index; questions see its work after it."""

@@ -206,7 +206,7 @@ def run_sync(
     from .compose import ingest_parts
 
     err = Console(stderr=True, highlight=False)
-    with err.status("loading the embedding model…", spinner="dots") as status:
+    with err.status("opening the index…", spinner="dots") as status:
         parts = ingest_parts(settings, kind="sync")
         try:
 

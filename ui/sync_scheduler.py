@@ -231,7 +231,11 @@ class SyncScheduler:
             failed = SyncRun(trigger, started, time.time(), tuple(names), error=_reason(err))
             with self._lock:
                 self._running, self._last = None, failed
+            if self.services.metrics is not None:
+                self.services.metrics.sync_failed(trigger)
             raise
+        if self.services.metrics is not None:
+            self.services.metrics.synced(report)
         run = SyncRun(
             trigger, started, time.time(), tuple(s.name for s in report.sources),
             added=report.added, updated=report.updated, problems=len(report.problems),

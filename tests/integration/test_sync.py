@@ -9,9 +9,11 @@ import pytest
 
 from ingest.sync import Ingestor
 from rag.config import Settings
+from rag.embedding import LazyEmbedder
 from rag.errors import IndexMismatchError
 from rag.index import ArchiveIndex
 from tests.fakes import HashEmbedder
+from ui.compose import ingest_parts
 
 MAX_BYTES = 1_000_000
 
@@ -92,6 +94,44 @@ def test_unchanged_rerun_embeds_nothing(h, tmp_path):
     assert h.embedder.calls == []
     assert (report.unchanged, report.added, report.updated, report.chunks_written) == (5, 0, 0, 0)
     assert h.chunk_ids() == before
+
+
+def e5_named_index(tmp_path: Path) -> tuple[Settings, Path]:
+    """An index that says it was built by multilingual-e5-small (with hash vectors: fast)."""
+    settings = Settings(index_dir=tmp_path / "index")
+    stand_in = HashEmbedder(dim=384, label="multilingual-e5-small")
+    src = write_jsonl(tmp_path / "a.jsonl", records(5))
+    index = ArchiveIndex.open(settings, model_label=stand_in.label, dim=stand_in.dim)
+    Ingestor(index, stand_in).run([src], max_bytes=MAX_BYTES)  # the settings' chunk sizes
+    index.close()
+    return settings, src
+
+
+def test_an_unchanged_ingest_does_not_load_the_model(tmp_path):
+    """Issue 15: `newsrag ingest` loaded the embedding model (10-15 s) before finding that
+    nothing had changed. ingest_parts, as the CLI and `newsrag sync` build it, must not."""
+    settings, src = e5_named_index(tmp_path)
+    parts = ingest_parts(settings)
+    try:
+        report = parts.ingestor.run([src], max_bytes=MAX_BYTES)
+    finally:
+        parts.close()
+    assert (report.unchanged, report.added, report.updated) == (5, 0, 0)
+    assert isinstance(parts.embedder, LazyEmbedder) and not parts.embedder.loaded
+
+
+@pytest.mark.slow
+def test_the_model_loads_when_something_is_new(tmp_path):
+    settings, src = e5_named_index(tmp_path)
+    write_jsonl(src, records(6))
+    parts = ingest_parts(settings)
+    try:
+        report = parts.ingestor.run([src], max_bytes=MAX_BYTES)
+    finally:
+        parts.close()
+    assert (report.unchanged, report.added) == (5, 1)
+    assert isinstance(parts.embedder, LazyEmbedder) and parts.embedder.loaded
+    assert parts.embedder.dim == 384 == parts.embedder.model().dim
 
 
 def test_a_changed_article_has_its_chunks_replaced_without_orphans(h, tmp_path):
