@@ -1,6 +1,7 @@
 """Load on the real web server: concurrent clients asking /api/ask, Italian and English.
 
-    python bench/load.py [--index DIR] [--clients 8] [--requests 200]
+    python bench/load.py [--index DIR] [--clients 8] [--requests 200] [--api-key KEY]
+                         [--ingest-during PATH]
 
 Starts `newsrag serve` (uvicorn) in a subprocess on a free loopback port over the index
 (default data/bench.index, built on first use from ../shared/data/fakes_syria_en.csv and the
@@ -8,6 +9,14 @@ sample archive), waits for /readyz, sends the requests from N concurrent clients
 JSON: clients, requests, errors, p50/p95/max latency in ms, requests/s and the server's peak
 resident memory. The rate limit is switched off for the run (NEWSRAG_RATE_LIMIT_PER_MINUTE=0).
 Only loopback is ever contacted; the run is bounded by --requests and --timeout.
+
+``--api-key KEY``: the server is locked (NEWSRAG_API_KEYS=KEY) and every client sends the key,
+so the checks a locked intranet server makes are in the measured path. ``--ingest-during
+PATH``: while the clients ask, ``newsrag ingest --server`` uploads PATH through the server's
+one writer (admin key ``bench-admin``); its exit status and time are reported, and an ingest
+that fails counts as an error. The index is then changed: use a copy (``--index``).
+``--checkout DIR``: the server runs that checkout's code (another commit's worktree), so two
+versions are measured by the same clients in one session.
 """
 
 from __future__ import annotations
@@ -122,7 +131,12 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, timeout: 
 
 
 def run_load(
-    base: str, clients: int, requests: int, timeout: float, questions: list[str]
+    base: str,
+    clients: int,
+    requests: int,
+    timeout: float,
+    questions: list[str],
+    headers: dict[str, str] | None = None,
 ) -> dict[str, object]:
     latencies: list[float] = []
     errors: list[str] = []
@@ -130,7 +144,7 @@ def run_load(
     next_request = iter(range(requests))
 
     def client() -> None:
-        with httpx.Client(base_url=base, timeout=timeout) as http:
+        with httpx.Client(base_url=base, timeout=timeout, headers=headers or {}) as http:
             while True:
                 with lock:
                     n = next(next_request, None)
@@ -175,6 +189,20 @@ def run_load(
     }
 
 
+def ingest_through(base: str, path: Path, out: dict[str, object]) -> None:
+    """``newsrag ingest --server`` of ``path`` while the load runs; its status into ``out``."""
+    started = time.perf_counter()
+    run = subprocess.run(
+        [sys.executable, "-m", "ui.cli", "ingest", "--server", base, "--key", "bench-admin",
+         "--quiet", str(path)],
+        cwd=REPO, env=environment(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    out |= {
+        "path": str(path), "returncode": run.returncode,
+        "seconds": round(time.perf_counter() - started, 1), "stderr": run.stderr[-300:],
+    }  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -189,7 +217,17 @@ def main() -> None:
         "Italian); fixed: the 22 hand-written questions over and over (warm caches)",
     )  # fmt: skip
     ap.add_argument("--ready-timeout", type=float, default=300.0)
+    ap.add_argument("--api-key", help="Lock the server with this key; the clients send it.")
+    ap.add_argument("--checkout", type=Path, default=REPO, help="Whose code serves.")
+    ap.add_argument("--ingest-during", type=Path, help="Ingest this through the server meanwhile.")
     args = ap.parse_args()
+    env = environment()
+    headers = {}
+    if args.api_key:
+        env["NEWSRAG_API_KEYS"] = args.api_key
+        headers["Authorization"] = f"Bearer {args.api_key}"
+    if args.ingest_during:
+        env["NEWSRAG_ADMIN_KEYS"] = "bench-admin"
 
     ensure_index(args.index)
     port = free_port()
@@ -201,17 +239,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "server.log"
         with log.open("wb") as out:
+            env["PYTHONPATH"] = str(args.checkout.resolve())
             server = subprocess.Popen(
-                command, cwd=REPO, env=environment(), stdout=out, stderr=subprocess.STDOUT
+                command, cwd=args.checkout, env=env, stdout=out, stderr=subprocess.STDOUT
             )
         try:
             started = time.perf_counter()
             wait_ready(base, server, log, args.ready_timeout)
             ready_s = round(time.perf_counter() - started, 1)
             for question in (QUESTIONS[0], QUESTIONS[10]):  # first-request costs, not measured
-                httpx.post(f"{base}/api/ask", json={"question": question}, timeout=args.timeout)
+                httpx.post(
+                    f"{base}/api/ask", json={"question": question}, timeout=args.timeout,
+                    headers=headers,
+                )  # fmt: skip
             questions = title_questions(args.requests) if args.questions == "titles" else QUESTIONS
-            result = run_load(base, args.clients, args.requests, args.timeout, questions)
+            ingest: dict[str, object] = {}
+            uploader = None
+            if args.ingest_during:
+                uploader = threading.Thread(
+                    target=ingest_through, args=(base, args.ingest_during, ingest), daemon=True
+                )
+                uploader.start()
+            result = run_load(base, args.clients, args.requests, args.timeout, questions, headers)
+            if uploader is not None:
+                uploader.join(args.timeout * 10)
+                result["ingest_during"] = ingest
+                if ingest.get("returncode") != 0:
+                    result["errors"] = int(result["errors"]) + 1  # type: ignore[call-overload]
             result["questions"] = args.questions
             mode = httpx.get(f"{base}/readyz", timeout=5).json().get("mode")
             result |= {
@@ -220,6 +274,7 @@ def main() -> None:
                 "mode": mode,
                 "index": str(args.index),
                 "cpus": os.cpu_count(),
+                "checkout": str(args.checkout),
             }
         finally:
             server.terminate()
