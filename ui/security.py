@@ -34,7 +34,8 @@ The checks, in order:
   needed, every other check applies.
 - **Body size**: at most ``NEWSRAG_MAX_BODY_KB`` on data routes, Gradio's included, whether
   announced by ``Content-Length`` or streamed; over it, 413. The chat page's biggest message
-  is a thumbs up, which carries the rated answer's HTML (875 bytes for a one-source answer).
+  is a thumbs up, which carries the rated answer's HTML: 2,032 bytes for the cited Deir Ezzor
+  answer of tests/browser/test_locked.py (its question: 137), far below the 64 KiB default.
 - **Rate limit**: a token bucket of ``NEWSRAG_RATE_LIMIT_PER_MINUTE`` questions per client (the
   API key, else the SSO user, else the client address) on the asking routes; over it, 429 with
   ``Retry-After``. The chat page's questions take from the same buckets (ui/web_chat.py).
