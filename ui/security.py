@@ -359,7 +359,7 @@ class SecurityMiddleware:
             )
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             return None  # a preflight carries neither the key nor the session
-        if caller.key is not None and not caller.key_valid:
+        if self.settings.api_keys and caller.key is not None and not caller.key_valid:
             return _json(401, error_json("unauthorized", "The API key is not valid."))
         if self.settings.trusted_user_header and not caller.user and not caller.key_valid:
             name = self.settings.trusted_user_header

@@ -662,7 +662,7 @@ def live(archive, tmp_path) -> Iterator[str]:
     import httpx
     import uvicorn
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, trusted_user_header=None)  # no SSO proxy in front
     app = create_app(settings, services=Services.with_engine(settings, archive.engine))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
