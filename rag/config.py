@@ -205,7 +205,7 @@ class Settings(BaseSettings):
         None,
         description="Header with the user name set by the intranet's SSO reverse proxy "
         "(e.g. X-Forwarded-User): if set, a request without it (and without an API key) is "
-        "refused, /healthz and /readyz aside; recorded with feedback.",
+        "refused, /healthz, /readyz and /metrics aside; recorded with feedback.",
     )
     session_minutes: int = Field(
         480,
