@@ -17,7 +17,9 @@ session), else random per process (an open server, where nothing needs a session
 lives ``NEWSRAG_SESSION_MINUTES``; one used past half its life is renewed in the response, so
 an open chat page (its status line is redrawn every minute) or a widget in use keeps going.
 Checking a token costs about 4 µs, and all of a request's identification 13 µs (measured on
-the 2 busy cores here): nothing next to an answer.
+the 2 busy cores here): nothing next to an answer. bench/load.py on a locked server (8 clients,
+120 questions a run, runs alternated in one session): p95 4.19 s and 4.04 s on main, 3.94 s and
+3.53 s with the door, 0 errors; the difference is the shared cores' noise.
 """
 
 from __future__ import annotations
