@@ -321,7 +321,7 @@ class SecurityMiddleware:
                     "Not found: this server takes no uploads here (articles go to "
                     "POST /api/admin/ingest with an admin key).",
                 ),
-            )(scope, receive, send)
+            )(scope, receive, self._with_headers(send, None))
             return
         client = scope.get("client")
         caller = identify(self.settings, self.sessions, headers, client[0] if client else None)

@@ -317,6 +317,7 @@ def test_closed_routes_are_404_and_their_body_is_not_read():
     for c in (client(), client(api_keys=["k-one"])):
         got = c.post("/gradio_api/upload", content=b"x" * 100_000, headers={"X-API-Key": "k-one"})
         assert got.status_code == 404 and got.json()["error"]["code"] == "not_found"
+        assert got.headers["x-content-type-options"] == "nosniff"
 
 
 def test_websockets_are_refused():
