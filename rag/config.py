@@ -197,13 +197,26 @@ class Settings(BaseSettings):
     )
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="If set, API clients must send one of these as `Authorization: Bearer KEY` "
-        "or `X-API-Key` (the chat page and the widget of allowed origins need none).",
+        description="If set, every route that answers or reads (/api, /v1, Gradio's) needs one "
+        "of these as `Authorization: Bearer KEY` or `X-API-Key`, or the session a page of this "
+        "server gave the browser (the chat page, the widget). Unset: an open server.",
     )
     trusted_user_header: str | None = Field(
         None,
         description="Header with the user name set by the intranet's SSO reverse proxy "
-        "(e.g. X-Forwarded-User); recorded with feedback.",
+        "(e.g. X-Forwarded-User): if set, a request without it (and without an API key) is "
+        "refused, /healthz, /readyz and /metrics aside; recorded with feedback.",
+    )
+    session_minutes: int = Field(
+        480,
+        ge=1,
+        description="How long the session a page gives the browser lasts (with API keys set); "
+        "one used past half its life is renewed.",
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="Signs the pages' sessions; give every replica the same one. Unset: derived "
+        "from NEWSRAG_API_KEYS (random per process without keys, where no session is needed).",
     )
     rate_limit_per_minute: int = Field(
         30, ge=0, description="Questions per minute per client (0 = no limit); over it: 429."
@@ -211,7 +224,12 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(
         1000, ge=10, description="Longest question accepted, in characters."
     )
-    max_body_kb: int = Field(64, ge=1, description="Largest request body accepted, in KiB.")
+    max_body_kb: int = Field(
+        64,
+        ge=1,
+        description="Largest request body accepted on /api, /v1 and Gradio's routes, in KiB "
+        "(the admin upload has its own limit).",
+    )
 
     # --- keeping a served archive current -------------------------------------------------
     admin_keys: Annotated[list[SecretStr], NoDecode] = Field(

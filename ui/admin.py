@@ -4,7 +4,7 @@ While ``newsrag serve`` holds an embedded index, it is the one process that may 
 (rag/writer_lock.py), so new articles reach it through here. Every admin route needs one of
 ``NEWSRAG_ADMIN_KEYS`` (or, when those are unset, of ``NEWSRAG_API_KEYS``) as ``Authorization:
 Bearer KEY`` or ``X-API-Key``; with neither set the routes are refused: they are never open by
-default, and a browser on an allowed origin gets no exemption here. The key is checked before
+default, and a page's session (ui/session.py) counts for nothing here. The key is checked before
 the body is read.
 
 ``POST /api/admin/sync`` syncs the index's sources through the server's writer (the

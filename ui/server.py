@@ -32,9 +32,11 @@ from .present import error_json
 from .quiet import quiet_phone_home
 from .security import RateLimiter, SecurityMiddleware
 from .services import Services
+from .session import Sessions
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
+SESSION_PLACEHOLDER = "__NEWSRAG_SESSION__"
 HTTP_CODES = {
     401: "unauthorized",
     403: "forbidden_origin",
@@ -55,6 +57,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         services = Services(settings)
     feedback = FeedbackStore.for_index(settings.index_dir)
     limiter = RateLimiter(settings.rate_limit_per_minute)
+    sessions = Sessions.for_settings(settings)
     # the contract (docs/web-contract.md): the chat page reaches these through services
     services.feedback = feedback
     services.limiter = limiter
@@ -79,8 +82,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.limiter = limiter
     app.state.settings = settings
     app.state.metrics = counts
+    app.state.sessions = sessions
     install_error_handlers(app)
-    app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter)
+    app.add_middleware(SecurityMiddleware, settings=settings, limiter=limiter, sessions=sessions)
     # outermost: requests the security checks refuse are counted too
     app.add_middleware(metrics.MetricsMiddleware, metrics=counts, routes=lambda: app.routes)
 
@@ -109,8 +113,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     @app.get("/widget", include_in_schema=False)
     async def widget_page() -> HTMLResponse:
+        # framed by pages of other sites, where browsers drop third-party cookies: the page
+        # carries its session, and its script sends it back (ui/session.py)
         html = static_file("widget.html").read_text(encoding="utf-8")
-        return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+        html = html.replace(SESSION_PLACEHOLDER, sessions.issue(), 1)
+        return HTMLResponse(html, headers={"Cache-Control": "private, no-store"})
 
     @app.get("/docs", include_in_schema=False)
     async def docs_page() -> HTMLResponse:

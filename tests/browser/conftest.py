@@ -6,7 +6,9 @@
 - ``host`` / ``stranger``: tiny pages on 127.0.0.2 and 127.0.0.3 (other origins than the server
   on 127.0.0.1) that include the widget with its one ``<script>`` line; only ``host`` is in
   NEWSRAG_ALLOWED_ORIGINS.
-- ``server``: ``ui.server.create_app`` under uvicorn in a thread, on a free loopback port.
+- ``server``: ``ui.server.create_app`` under uvicorn in a thread, on a free loopback port,
+  behind the SSO header (every page of the tests sends it); ``locked_server``: the same with
+  API keys set, embedded by ``locked_host`` (127.0.0.4).
 - screenshots go to tests/artifacts/ under fixed names (``shot``).
 """
 
@@ -14,16 +16,14 @@ from __future__ import annotations
 
 import http.server
 import json
-import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
+from tests.app_server import running
 from tests.conftest import REPO
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -33,6 +33,10 @@ CHROMIUM_ARGS = [
 ]  # fmt: skip
 ARTIFACTS = REPO / "tests" / "artifacts"
 TIMEOUT_MS = 90_000  # the first answer loads the language models
+# the SSO proxy's header, which every page of the tests sends (the servers require it)
+SSO_HEADER = "X-Forwarded-User"
+SSO = {SSO_HEADER: "tester"}
+LOCKED_KEY = "browser-tests-key"
 
 HOSTILE_TITLE = (
     'Palmyra museum <script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
@@ -149,54 +153,64 @@ class Server:
 
 
 @pytest.fixture(scope="session")
-def server(archive, e5_embedder, host, stranger) -> Iterator[Server]:
-    import uvicorn
-
+def engine(archive, e5_embedder) -> Iterator[object]:
     from rag.answer.extractive import ExtractiveAnswerer
     from rag.chat import Engine
     from rag.config import Settings
     from rag.index import ArchiveIndex
     from rag.retrieval import Retriever
-    from ui.server import create_app
-    from ui.services import Services
 
-    settings = Settings(
-        _env_file=None, index_dir=archive, allowed_origins=[host.origin], api_keys=[],
-        public_url=None, rate_limit_per_minute=0, trusted_user_header="X-Forwarded-User",
-        llm=None,
-    )  # fmt: skip
+    settings = Settings(_env_file=None, index_dir=archive)
     index = ArchiveIndex.open(settings, model_label=e5_embedder.label, dim=e5_embedder.dim)
-    engine = Engine(
+    yield Engine(
         Retriever(index, e5_embedder),
         ExtractiveAnswerer(e5_embedder),
         e5_embedder,
         **e5_embedder.spec.refusal(),
     )
-    app = create_app(settings, services=Services.with_engine(settings, engine))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail(f"the newsrag server at {url} did not become ready")
-        time.sleep(0.2)
-    for page in (host, stranger):
-        page.widget_src = f"{url}/widget.js"
-    yield Server(url, archive)
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
     index.close()
+
+
+def serve_engine(engine: object, archive: Path, **overrides: object) -> Iterator[Server]:
+    """The real app over the session's engine, under uvicorn on loopback."""
+    from rag.config import Settings
+    from ui.server import create_app
+    from ui.services import Services
+
+    values: dict[str, object] = {
+        "_env_file": None, "index_dir": archive, "api_keys": [], "public_url": None,
+        "rate_limit_per_minute": 0, "trusted_user_header": SSO_HEADER, "llm": None,
+    }  # fmt: skip
+    settings = Settings(**(values | overrides))  # type: ignore[arg-type]
+    app = create_app(settings, services=Services.with_engine(settings, engine))  # type: ignore[arg-type]
+    with running(app) as url:
+        yield Server(url, archive)
+
+
+@pytest.fixture(scope="session")
+def server(engine, archive, host, stranger) -> Iterator[Server]:
+    """An open server (no API keys) behind the SSO header, ``host`` allowed to embed it."""
+    for served in serve_engine(engine, archive, allowed_origins=[host.origin]):
+        for page in (host, stranger):
+            page.widget_src = f"{served.url}/widget.js"
+        yield served
+
+
+@pytest.fixture(scope="session")
+def locked_host() -> Iterator[HostPage]:
+    page = serve_host("127.0.0.4")
+    yield page
+    page.server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def locked_server(engine, archive, locked_host) -> Iterator[Server]:
+    """The same, locked: API keys set, so browsers get in only through their page's session."""
+    for served in serve_engine(
+        engine, archive, allowed_origins=[locked_host.origin], api_keys=[LOCKED_KEY]
+    ):
+        locked_host.widget_src = f"{served.url}/widget.js"
+        yield served
 
 
 # --- the browser ----------------------------------------------------------------------------
@@ -219,7 +233,9 @@ def new_page(browser):
     contexts = []
 
     def make(locale: str = "en-US", width: int = 1280, height: int = 900):
-        context = browser.new_context(locale=locale, viewport={"width": width, "height": height})
+        context = browser.new_context(
+            locale=locale, viewport={"width": width, "height": height}, extra_http_headers=SSO
+        )
         context.set_default_timeout(TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()

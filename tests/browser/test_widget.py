@@ -6,7 +6,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import HOSTILE_QUESTION, HOSTILE_TITLE, shot
+from tests.browser.conftest import HOSTILE_QUESTION, HOSTILE_TITLE, SSO, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -108,7 +108,7 @@ def test_on_a_phone_the_panel_fills_the_screen(server, host, new_page):
 
 def test_an_origin_not_allowed_cannot_frame_the_chat(server, host, stranger, new_page):
     for path in ("/widget", "/"):
-        csp = httpx.get(server.url + path).headers["content-security-policy"]
+        csp = httpx.get(server.url + path, headers=SSO).headers["content-security-policy"]
         assert f"frame-ancestors 'self' {host.origin}" in csp and stranger.origin not in csp
 
     page = new_page()

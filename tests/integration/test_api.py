@@ -99,18 +99,20 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**(values | overrides))
 
 
+# what the SSO proxy in front adds to every request (NEWSRAG_TRUSTED_USER_HEADER)
+SSO = {"X-Forwarded-User": "tester"}
+
+
 @pytest.fixture
 def web(archive, tmp_path) -> Iterator[TestClient]:
-    settings = make_settings(tmp_path)
-    with TestClient(
-        create_app(settings, services=Services.with_engine(settings, archive.engine))
-    ) as c:
+    with client_with(archive, tmp_path) as c:
         yield c
 
 
 def client_with(archive: Archive, tmp_path: Path, **overrides: Any) -> TestClient:
     settings = make_settings(tmp_path, **overrides)
-    return TestClient(create_app(settings, services=Services.with_engine(settings, archive.engine)))
+    app = create_app(settings, services=Services.with_engine(settings, archive.engine))
+    return TestClient(app, headers=SSO)
 
 
 def sse_events(body: str) -> list[tuple[str, Any]]:
@@ -142,7 +144,7 @@ def test_not_ready_while_the_engine_loads(archive, tmp_path):
 
     settings = make_settings(tmp_path)
     services = Services(settings, load=slow_load)
-    with TestClient(create_app(settings, services=services)) as c:
+    with TestClient(create_app(settings, services=services), headers=SSO) as c:
         assert c.get("/healthz").status_code == 200
         ready = c.get("/readyz")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "not_ready"
@@ -160,7 +162,7 @@ def test_not_ready_while_the_engine_loads(archive, tmp_path):
 def test_no_index_gives_a_503_that_says_to_ingest(tmp_path):
     settings = make_settings(tmp_path, index_dir=tmp_path / "nothing-here")
     services = Services(settings)
-    with TestClient(create_app(settings, services=services)) as c:
+    with TestClient(create_app(settings, services=services), headers=SSO) as c:
         assert services.wait(120)
         ready = c.get("/readyz")
         assert ready.status_code == 503
@@ -317,7 +319,8 @@ def test_an_unreachable_llm_is_a_502_and_a_stream_error(archive, tmp_path, e5_em
         **e5_embedder.spec.refusal(),
     )
     settings = make_settings(tmp_path)
-    with TestClient(create_app(settings, services=Services.with_engine(settings, engine))) as c:
+    app = create_app(settings, services=Services.with_engine(settings, engine))
+    with TestClient(app, headers=SSO) as c:
         r = c.post("/api/ask", json={"question": SYRIA})
         assert r.status_code == 502
         assert r.json()["error"]["code"] == "llm_unreachable"
@@ -523,7 +526,7 @@ def test_feedback_is_stored_with_the_user_and_exported(web, tmp_path):
     assert first["rating"] == "down" and first["comment"] == "la data è sbagliata"
     assert first["citations"] == turn["citations"] and first["turn_id"] == turn["turn_id"]
     assert first["mode"] == "extractive" and first["answer"] == turn["answer"]
-    assert second["user"] is None and second["rating"] == "up"
+    assert second["user"] == "tester" and second["rating"] == "up"
     out = tmp_path / "feedback.csv"
     assert (
         runner.invoke(cli, ["feedback", "export", "--index", index, "--out", str(out)]).exit_code
@@ -549,10 +552,17 @@ def test_api_keys_on_the_real_app(archive, tmp_path):
                       json={"messages": [{"role": "user", "content": SYRIA}]})  # fmt: skip
         assert chat.status_code == 200
         assert c.post("/v1/chat/completions", json={"messages": []}).status_code == 401
-        page = c.post(
+        # browser-only headers are no key (any client can send them)
+        spoofed = c.post(
             "/api/ask", json={"question": SYRIA}, headers={"Sec-Fetch-Site": "same-origin"}
         )
-        assert page.status_code == 200  # the chat page and the widget need no key
+        assert spoofed.status_code == 401
+        from_intranet = c.get("/api/search", params={"q": "Raqqa"}, headers={"Origin": INTRANET})
+        assert from_intranet.status_code == 401
+        # the chat page gives the browser its session: then the page's requests need no key
+        assert c.get("/").status_code == 200 and "newsrag_session" in c.cookies
+        page = c.post("/api/ask", json={"question": SYRIA})
+        assert page.status_code == 200 and page.json()["citations"]
         widget = c.get("/api/search", params={"q": "Raqqa"}, headers={"Origin": INTRANET})
         assert widget.status_code == 200
         assert widget.headers["access-control-allow-origin"] == INTRANET
@@ -652,7 +662,7 @@ def live(archive, tmp_path) -> Iterator[str]:
     import httpx
     import uvicorn
 
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, trusted_user_header=None)  # no SSO proxy in front
     app = create_app(settings, services=Services.with_engine(settings, archive.engine))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
