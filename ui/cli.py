@@ -645,7 +645,7 @@ class JsonLines(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-JsonLines.converter = time.gmtime  # type: ignore[assignment]
+JsonLines.converter = time.gmtime
 
 
 def configure_logging(level_name: str, log_format: str = "text") -> None:
