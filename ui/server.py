@@ -300,11 +300,14 @@ def serve(settings: Settings, *, log_level: str = "info", json_logs: bool = Fals
         app = create_app(settings, services=services)
         # with JSON logs uvicorn configures no handlers of its own: its lines reach the root
         # logger's JSON one (ui/cli.py configure_logging)
-        config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
-        if json_logs:
-            config = uvicorn.Config(
-                app, log_level=log_level, timeout_graceful_shutdown=5, log_config=None
-            )
+        # with JSON logs uvicorn configures no handlers of its own: its lines reach the root
+        # logger's JSON one (ui/cli.py configure_logging)
+        from uvicorn.config import LOGGING_CONFIG
+
+        config = uvicorn.Config(
+            app, log_level=log_level, timeout_graceful_shutdown=5,
+            log_config=None if json_logs else LOGGING_CONFIG,
+        )  # fmt: skip
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         if services.writer_lock is not None:
