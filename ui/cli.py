@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -586,11 +587,15 @@ def serve(
     cfg = settings(index_dir=index, host=host, port=port)
     bind(cfg.host, cfg.port).close()  # a taken port is one clear line, before models load
     url = server_url(cfg)
-    _console(stderr=True).print(
-        f"newsrag: web chat on {url}/ (API docs at {url}/docs, index {cfg.index_dir})",
-        soft_wrap=True,
+    banner = f"newsrag: web chat on {url}/ (API docs at {url}/docs, index {cfg.index_dir})"
+    json_logs = os.environ.get("NEWSRAG_LOG_FORMAT", "text").lower() == "json"
+    if json_logs:  # a log collector reads every line as JSON
+        logging.getLogger("newsrag").warning(banner)
+    else:
+        _console(stderr=True).print(banner, soft_wrap=True)
+    run_server(
+        cfg, log_level=os.environ.get("NEWSRAG_LOG_LEVEL", "info").lower(), json_logs=json_logs
     )
-    run_server(cfg, log_level=os.environ.get("NEWSRAG_LOG_LEVEL", "info").lower())
 
 
 @feedback_app.command("export")
@@ -624,11 +629,31 @@ def feedback_export(
 
 
 # --- entry point ----------------------------------------------------------------------------
-def configure_logging(level_name: str) -> None:
+class JsonLines(logging.Formatter):
+    """One JSON object a line (NEWSRAG_LOG_FORMAT=json), for log collectors: time, level,
+    logger, message, and the traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+JsonLines.converter = time.gmtime
+
+
+def configure_logging(level_name: str, log_format: str = "text") -> None:
     """One stderr handler at ``level_name``, whatever level a library sets on its own logger.
 
     bm25s sets its logger to DEBUG at import, so with only the root logger's level its
     "Building index from tokens" reached the terminal on every ingest: the handler filters.
+    ``log_format`` "json" writes JSON lines (``JsonLines``), uvicorn's own lines included.
     """
     level = logging.getLevelName(level_name.upper())
     if not isinstance(level, int):
@@ -636,15 +661,24 @@ def configure_logging(level_name: str) -> None:
             f"NEWSRAG_LOG_LEVEL {level_name!r} is not a log level: use DEBUG, INFO, WARNING "
             "or ERROR."
         )
+    if log_format not in ("text", "json"):
+        raise ConfigError(
+            f"NEWSRAG_LOG_FORMAT {log_format!r} is not a log format: use text or json."
+        )
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.setLevel(level)
+        if log_format == "json":
+            handler.setFormatter(JsonLines())
 
 
 def main() -> None:
     quiet_phone_home()
     try:
-        configure_logging(os.environ.get("NEWSRAG_LOG_LEVEL", "WARNING"))
+        configure_logging(
+            os.environ.get("NEWSRAG_LOG_LEVEL", "WARNING"),
+            os.environ.get("NEWSRAG_LOG_FORMAT", "text").lower(),
+        )
         app()
     except NewsragError as exc:
         from rich.markup import escape

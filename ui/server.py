@@ -277,7 +277,7 @@ def server_url(settings: Settings) -> str:
     return settings.public_url or f"http://{shown}:{settings.port}"
 
 
-def serve(settings: Settings, *, log_level: str = "info") -> None:
+def serve(settings: Settings, *, log_level: str = "info", json_logs: bool = False) -> None:
     """Runs the app with uvicorn until interrupted, on ``settings.host:settings.port``.
 
     On an embedded index that exists (or that it creates, to fill it from the index's sources),
@@ -298,7 +298,16 @@ def serve(settings: Settings, *, log_level: str = "info") -> None:
         services.writer_lock = WriterLock(settings.index_dir).acquire("serve", url=services.url)
     try:
         app = create_app(settings, services=services)
-        config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
+        # with JSON logs uvicorn configures no handlers of its own: its lines reach the root
+        # logger's JSON one (ui/cli.py configure_logging)
+        # with JSON logs uvicorn configures no handlers of its own: its lines reach the root
+        # logger's JSON one (ui/cli.py configure_logging)
+        from uvicorn.config import LOGGING_CONFIG
+
+        config = uvicorn.Config(
+            app, log_level=log_level, timeout_graceful_shutdown=5,
+            log_config=None if json_logs else LOGGING_CONFIG,
+        )  # fmt: skip
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         if services.writer_lock is not None:

@@ -220,3 +220,37 @@ def test_library_log_lines_do_not_leak_and_every_file_is_accounted_for(tmp_path,
     assert stats(tmp_path / "i")["articles"] == 2
     bad_level = newsrag("stats", "--index", str(tmp_path / "i"), env={"NEWSRAG_LOG_LEVEL": "loud"})
     assert_clean_error(bad_level, 2, "NEWSRAG_LOG_LEVEL")
+
+
+def test_serve_writes_json_log_lines_when_asked(tmp_path):
+    """NEWSRAG_LOG_FORMAT=json: every line a real server writes to stderr is one JSON object,
+    its own lines and uvicorn's access lines alike; a bad format is a one-line error."""
+    import httpx
+
+    from tests.llm_server import free_port
+
+    port = free_port()
+    env = {**os.environ, "NEWSRAG_LOG_FORMAT": "json", "NEWSRAG_LOG_LEVEL": "info"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ui.cli", "serve", "--port", str(port), "--index",
+         str(tmp_path / "none")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=REPO,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "no server"
+            time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    lines = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    assert any(x["logger"] == "uvicorn.access" and "/healthz" in x["message"] for x in lines)
+    bad = newsrag("stats", "--index", str(tmp_path / "none"), env={"NEWSRAG_LOG_FORMAT": "xml"})
+    assert_clean_error(bad, 2, "NEWSRAG_LOG_FORMAT 'xml' is not a log format")
