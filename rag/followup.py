@@ -57,15 +57,20 @@ def previous_question(history: Sequence[Message]) -> str | None:
         before = previous_question(history[:i])
         if before is None:
             return question
-        lead = _LEAD.match(question)
-        if lead and lead.group("rest"):
-            replaced = _replace_phrase(before, lead.group("rest"))
-            if replaced:
-                return replaced
-        if _leans_back(question, lead):
-            return before
-        return question
+        replaced, leans = _follow(question, before)
+        return replaced or (before if leans else question)
     return None
+
+
+def _follow(question: str, previous: str) -> tuple[str | None, bool]:
+    """(the previous question with the follow-up's new place put in, if it names one the
+    previous frame takes: "and in Iraq?"; whether the follow-up leans on the previous one)."""
+    lead = _LEAD.match(question)
+    if lead and lead.group("rest"):
+        replaced = _replace_phrase(previous, lead.group("rest"))
+        if replaced:
+            return replaced, True
+    return None, _leans_back(question, lead)
 
 
 def _leans_back(question: str, lead: re.Match[str] | None) -> bool:
@@ -81,14 +86,8 @@ def standalone_question(question: str, history: Sequence[Message]) -> str:
     previous = previous_question(history)
     if not previous:
         return question
-    lead = _LEAD.match(question)
-    if lead and lead.group("rest"):
-        replaced = _replace_phrase(previous, lead.group("rest"))
-        if replaced:
-            return replaced
-    if _leans_back(question, lead):
-        return f"{question.strip()} {previous}"
-    return question
+    replaced, leans = _follow(question, previous)
+    return replaced or (f"{question.strip()} {previous}" if leans else question)
 
 
 def _replace_phrase(previous: str, rest: str) -> str | None:

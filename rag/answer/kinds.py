@@ -161,26 +161,13 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         many = min(len(rare), MANY_NAMES) - 1
         return (5 if _next_to_asked(words, rare, lang, asked) else 2) + many
     if wants == "number":
-        if _DEATH.search(asked.text):
+        at = _count_at(words, asked)
+        if at and _DEATH.search(asked.text):
             # "How many soldiers were killed?" is answered by a count of the dead, not by
             # "tens of thousands of auxiliaries" in the same article
             deaths = [i for i, w in enumerate(words) if _DEATH.fullmatch(w.lower())]
-            at = _count_at(words, asked)
             return 2 if any(abs(i - j) <= NEAR_DEATH for i in at for j in deaths) else 0
-        for i, w in enumerate(words):
-            low = w.lower()
-            if w[:1].isdigit():
-                digits = re.sub(r"[.,]", "", w)
-                near_month = any(
-                    words[j].lower() in _TIME_WORDS for j in (i - 1, i + 1) if 0 <= j < len(words)
-                )
-                if _YEAR.match(digits) or (near_month and len(digits) <= 2):
-                    continue
-                if digits not in asked.numbers:
-                    return 2
-            elif (low in _COUNT_WORDS or low in _SMALL_NUMBERS) and low not in asked.tokens:
-                return 2
-        return 0
+        return 2 if at else 0
     if wants == "reason":
         return 2 if _REASON.search(sentence) else 0
     if wants == "time":

@@ -9,15 +9,12 @@ article names, say so plainly and cite nothing.
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.app_server import running
 from tests.browser.conftest import Server, shot
 from tests.conftest import REPO
 from ui.i18n import EXAMPLES
@@ -46,7 +43,6 @@ def test_every_example_is_known_to_this_test():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory, e5_embedder) -> Iterator[Server]:
-    import uvicorn
 
     from ingest.sync import Ingestor
     from rag.config import Settings
@@ -62,27 +58,8 @@ def demo(tmp_path_factory, e5_embedder) -> Iterator[Server]:
     Ingestor(index, e5_embedder).run([REPO / "data" / "sample"], max_bytes=10**7)
     index.close()
     app = create_app(settings)  # the engine is built from settings, as `newsrag serve` does
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=uv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail(f"the demo server at {url} did not become ready")
-        time.sleep(0.5)
-    yield Server(url, index_dir)
-    uv.should_exit = True
-    thread.join(10)
-    sock.close()
+    with running(app, timeout=180) as url:
+        yield Server(url, index_dir)
 
 
 def ask_example(page: Page, text: str) -> None:

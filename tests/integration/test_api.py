@@ -28,6 +28,7 @@ from rag.config import Settings
 from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from rag.types import Citation
+from tests.app_server import running
 from tests.conftest import REPO
 from tests.llm_server import free_port
 from ui.cli import app as cli
@@ -656,33 +657,12 @@ def test_serve_says_in_one_line_when_the_port_is_taken(tmp_path):
 # --- follow-ups over real HTTP ---------------------------------------------------------------
 @pytest.fixture
 def live(archive, tmp_path) -> Iterator[str]:
-    """The app on a loopback port (uvicorn in a thread), for clients that speak real HTTP."""
-    import time
-
-    import httpx
-    import uvicorn
-
-    settings = make_settings(tmp_path, trusted_user_header=None)  # no SSO proxy in front
-    app = create_app(settings, services=Services.with_engine(settings, archive.engine))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-        time.sleep(0.2)
-    yield url
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    """The app on a loopback port, for clients that speak real HTTP."""
+    settings = make_settings(tmp_path)
+    with running(
+        create_app(settings, services=Services.with_engine(settings, archive.engine))
+    ) as url:
+        yield url
 
 
 ACHARAN = "Who attacked the base at Acharan?"
