@@ -658,7 +658,7 @@ def test_serve_says_in_one_line_when_the_port_is_taken(tmp_path):
 @pytest.fixture
 def live(archive, tmp_path) -> Iterator[str]:
     """The app on a loopback port, for clients that speak real HTTP."""
-    settings = make_settings(tmp_path)
+    settings = make_settings(tmp_path, trusted_user_header=None)  # no SSO proxy in front
     with running(
         create_app(settings, services=Services.with_engine(settings, archive.engine))
     ) as url:
