@@ -5,8 +5,9 @@
 ``wants="number"`` and the terms ``Hama`` and ``1982``.
 
 - ``wants`` is the kind of fact a where / who / when / how-many / which-thing question asks
-  for: "place", "actor", "time", "number", "name" ("which air base", "quale tribù") or
-  "reason" (why, perché, "what was it a response to"); None for what / how and the rest.
+  for: "place", "actor", "leader" ("who leads ISWAP?", "chi guida…": a person in charge),
+  "time", "number", "name" ("which air base", "quale tribù") or "reason" (why, perché,
+  "what was it a response to"); None for what / how and the rest.
   An answer to such a question must state one (rag/answer/extractive.py prefers sentences
   that do).
 - ``terms`` are the specific things the question is about: proper names (a capitalised word
@@ -42,6 +43,15 @@ _WANTS = [
      r"country|region|province|area|district)|dove|da\s+dove|in\s+(?:quale|che)\s+(?:città|"
      r"paese|villaggio|luogo|regione|provincia|zona|area))\b",
      "place"),
+    # "who leads ISWAP?", "chi guida l'Esercito dell'Islam?": a person named as in charge
+    (r"\b(?:who\s+(?:leads|led|heads|headed|commands|commanded|runs|ran|directs|directed|"
+     r"(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+)?(?:new\s+|current\s+|top\s+)?"
+     r"(?:leader|head|chief|commander|emir|boss|director|president|chairman|ceo|"
+     r"chief\s+executive))|chi\s+(?:guida|guidava|guidò|ha\s+guidato|comanda|comandava|"
+     r"dirige|dirigeva|capeggia|capeggiava|(?:è|era|sono|erano|fu)\s+(?:il\s+|l['’]\s*|"
+     r"i\s+)?(?:nuovo\s+|attuale\s+)?(?:capo|leader|comandante|emiro|direttore|presidente|"
+     r"amministratore\s+delegato|numero\s+uno)))\b",
+     "leader"),
     (r"\b(?:who|whom|whose|chi|da\s+chi|a\s+chi|con\s+chi)\b", "actor"),
     (r"\b(?:why|for\s+what\s+reason|what\s+(?:\S+\s+){0,8}?(?:a\s+)?(?:response|reaction|"
      r"retaliation)\s+(?:to|for)|perch[ée]|come\s+mai|per\s+quale\s+(?:motivo|ragione)|"

@@ -8,7 +8,10 @@ Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
 - "number": a count, in digits or words ("seven", "sette", "decine", "hundreds"), not a year
   and not a number the question already has;
 - "time": a year, a month, a weekday, a date, or "yesterday"/"ieri", not one of the question's;
-- "reason": a causal connective ("because", "in response to", "perché", "in risposta").
+- "reason": a causal connective ("because", "in response to", "perché", "in risposta");
+- "leader": a name not in the question next to a word of leading ("leader", "led by", "head",
+  "commander", "guidato da", "capo", "emiro"): a sentence that only names the group does not
+  say who leads it ("Who leads the group that attacked Acharan?").
 Nothing is fitted; the word lists are the languages' own.
 """
 
@@ -109,6 +112,17 @@ _DEATH = re.compile(
     r"caduti|perso\s+la\s+vita|persero\s+la\s+vita)\b",
     re.IGNORECASE,
 )
+# leading, commanding, heading, in both languages: "who leads X" is answered next to one
+_LEAD = re.compile(
+    r"(?:leaders?|led|leads?|leadership|heads?|headed|chiefs?|commanders?|commanded|emir|"
+    r"boss|founders?|presidents?|director|chairman|chairwoman|coordinator|executive|ceo|"
+    r"capo|capi|guid[aoei]|guidat[oaie]|guidava|guidò|comandant[ei]|comandat[oaie]|emiro|"
+    r"fondator[ei]|president[ei]|dirett(?:ore|rice)|coordinat(?:ore|rice)|amministratore|"
+    r"vertice|numero)",
+    re.IGNORECASE,
+)
+_PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
+NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"
 NEAR_DEATH = 6  # words: "killed at least 85 civilians", "1500 people have fallen victims"
 _RELATIVE_TIME = frozenset([
     "yesterday", "today", "tonight", "overnight", "dawn", "morning", "afternoon", "evening",
@@ -170,6 +184,15 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         return 2 if at else 0
     if wants == "reason":
         return 2 if _REASON.search(sentence) else 0
+    if wants == "leader":
+        named = set(names_in(sentence, lang))
+        # the question's own words do not part a title from its name: "l'amministratore
+        # delegato di Aer Lingus, Dermot Mannion"
+        lead = [any(_LEAD.fullmatch(p) for p in _PARTS.split(w)) for w in words]
+        kept = [(w, x) for w, x in zip(words, lead, strict=True) if x or not asked.has_word(w)]
+        at = [i for i, (w, x) in enumerate(kept) if w in named and not x]
+        leads = [i for i, (_, x) in enumerate(kept) if x]
+        return 2 if any(abs(i - j) <= NEAR_LEAD for i in at for j in leads) else 0
     if wants == "time":
         for w in words:
             low = re.sub(r"^\w+'", "", plain(w))  # "all'alba", "dell'8"

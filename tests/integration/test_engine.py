@@ -155,6 +155,23 @@ def test_a_near_topic_question_about_something_no_article_names_is_refused(engin
     assert len(turn.answer.splitlines()) > 1  # and lists the closest articles
 
 
+@pytest.mark.parametrize(
+    ("question", "says"),
+    [
+        ("Who leads the group that attacked Acharan?", "do not say who is in charge"),
+        ("Chi guida il gruppo che ha attaccato la base di Acharan?", "non dicono chi è a capo"),
+    ],
+)
+def test_who_leads_a_group_the_articles_only_name_is_not_answered_with_the_attack(
+    engine, question, says
+):
+    # the Acharan article names JNIM and says what it did, never who leads it
+    assert not engine.ask("Who attacked the base at Acharan?").refused
+    turn = engine.ask(question)
+    assert turn.refused and turn.citations == ()
+    assert says in turn.answer.splitlines()[0] and "Acharan" in turn.answer.splitlines()[0]
+
+
 def test_words_the_archive_never_uses_lower_the_support(engine):
     question = "How many Rafale jets did India buy from France?"
     passages = engine.search(question, k=5)

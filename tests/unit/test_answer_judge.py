@@ -169,3 +169,20 @@ def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
     sentence = "I combattenti del JNIM hanno attaccato all'alba la base militare di Acharan."
     assert states("time", sentence, "it", asked) == 2
     assert states("time", "I combattenti hanno attaccato la base militare.", "it", asked) == 0
+
+
+def test_who_leads_wants_a_name_beside_a_word_of_leading() -> None:
+    from rag.answer.kinds import states
+    from rag.mentions import PassageWords
+
+    asked = PassageWords("Who leads the group that attacked Acharan?", "en")
+    named_only = "I combattenti del JNIM, legati ad al-Qaeda, hanno attaccato la base di Acharan."
+    assert states("leader", named_only, "it", asked) == 0  # names the group, not its leader
+    assert states("leader", "The group, led by Iyad Ag Ghaly, claimed it.", "en", asked) == 2
+    assert states("leader", "Il JNIM, guidato da Iyad Ag Ghaly, ha rivendicato.", "it", asked) == 2
+    # the question's own words do not part the title from the name
+    ceo = PassageWords("Who is the chief executive of Aer Lingus?", "en")
+    italian = "Lo ha detto l'amministratore delegato di Aer Lingus, Dermot Mannion."
+    assert states("leader", italian, "it", ceo) == 2
+    assert states("leader", "Aer Lingus Chief Executive Dermot Mannion said so.", "en", ceo) == 2
+    assert states("leader", "Aer Lingus rival Ryanair wants to take it over.", "en", ceo) == 0

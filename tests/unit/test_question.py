@@ -25,6 +25,11 @@ from rag.question import analyse, terms, wants
         ("e perché? chi ha attaccato la base di Acharan?", "reason"),  # the first word decides
         ("What was the attack on Acharan a response to?", "reason"),
         ("Cosa è successo a Mosul?", None),
+        ("Who leads ISWAP?", "leader"),  # a person in charge, not any actor
+        ("Chi guida l'Esercito dell'Islam?", "leader"),
+        ("Who is the chief executive of Aer Lingus?", "leader"),
+        ("Chi è l'amministratore delegato di Cerberus?", "leader"),
+        ("Who attacked the group's leader?", "actor"),
         ("What price did Apple set for the iPhone 3G?", "number"),  # an amount, not a name
         ("Qual è il valore di catalogo dei 12 Airbus?", "number"),
         ("What share of Chrysler is DaimlerChrysler keeping?", "number"),
