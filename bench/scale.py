@@ -295,7 +295,8 @@ def baselines(index: Any, data: dict[str, Any], questions: int) -> dict[str, Any
     import bm25s
 
     from rag.index import _lexical_doc
-    from rag.lexical import LexicalIndex, tokenize
+    from rag.lexical import LexicalIndex
+    from rag.words import tokenize
 
     served = index.lexical()
     log("  baseline: our lexical index built from scratch")

@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputError
-from ...lexical import tokenize
 from ...sentences import sentence_spans
+from ...words import tokenize
 from .features import NAMES, Asked, Candidate, features, head
 from .model import AnswerJudge
 
