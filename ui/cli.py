@@ -532,7 +532,7 @@ def models_install(
     force: Annotated[bool, typer.Option(help="Install again even if present.")] = False,
 ) -> None:
     """Provision a named model into the models folder from its offline source."""
-    from rag.models import install
+    from provision.install import install
 
     cfg = settings()
     err = _console(stderr=True)
