@@ -8,7 +8,7 @@ default, and a page's session (ui/session.py) counts for nothing here. The key i
 the body is read.
 
 ``POST /api/admin/sync`` syncs the index's sources through the server's writer (the
-background sync's path, ui/sync_scheduler.py); its body is optional: ``{"names": [...],
+background sync's path, app/sync_scheduler.py); its body is optional: ``{"names": [...],
 "force": bool}``. It answers with the sync report (``newsrag sync --server`` prints it), or a
 409 while another write runs or when the index follows no sources, and streams progress lines
 like the ingest when asked to.
@@ -43,6 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, StreamingResponse
 
+from app.sources import check_names, due_message, has_sources
 from ingest.sync import Counts, IngestReport
 from ingest.uploads import Received, Sent, ingest_received, receive
 from rag.config import Settings
@@ -52,7 +53,6 @@ from .api import ApiError, answering_error, engine_of, services_of
 from .input_checks import text_problem
 from .present import error_json
 from .security import BodyTooLarge, sent_key
-from .sources_view import check_names, due_message, has_sources
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -29,6 +29,7 @@ from pydantic import (
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import JSONResponse, StreamingResponse
 
+from app.services import NotReady, Services
 from rag.answer.messages import format_date, text
 from rag.chat import Done, Engine, Event, Token
 from rag.config import Settings
@@ -47,7 +48,6 @@ from .present import (
     sync_status_json,
     turn_json,
 )
-from .services import NotReady, Services
 
 log = logging.getLogger(__name__)
 router = APIRouter()

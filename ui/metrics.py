@@ -55,9 +55,8 @@ from .present import error_json
 from .security import sent_key
 
 if TYPE_CHECKING:
+    from app.services import Services
     from ingest.source_sync import SyncReport
-
-    from .services import Services
 
 log = logging.getLogger(__name__)
 router = APIRouter()

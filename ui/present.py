@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
+from app.status import ArchiveStatus, SourceState, SyncRun, SyncStatus
 from rag.manifest import ArticleRecord
 from rag.types import Citation, Filters, Passage, Turn
-
-if TYPE_CHECKING:
-    from .services import ArchiveStatus
-    from .sync_scheduler import SourceState, SyncRun, SyncStatus
 
 STATUS_PROBLEMS = 20  # per source in /api/status (`newsrag sources list --json` has them all)
 

@@ -50,10 +50,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -64,6 +61,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.ratelimit import RateLimiter
 from rag.config import Settings
 
 from .present import error_json
@@ -127,48 +125,6 @@ def kind_of(method: str, path: str) -> Kind:
 def sets_cookie(path: str) -> bool:
     """Pages that give the browser its session as a cookie (the widget's page embeds it)."""
     return path in COOKIE_PAGES or path.startswith(COOKIE_PAGE_PREFIXES)
-
-
-class RateLimiter:
-    """A token bucket per client: ``per_minute`` requests a minute, bursts up to the same.
-
-    Thread-safe (the Gradio page calls it from worker threads). ``per_minute=0`` disables it.
-    """
-
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if per_minute < 0:
-            raise ValueError("per_minute must not be negative")
-        self.per_minute = per_minute
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, updated)
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> int | None:
-        """Takes one token for ``client``: None if allowed, else seconds to wait (>= 1)."""
-        if self.per_minute == 0:
-            return None
-        rate = self.per_minute / 60.0
-        with self._lock:
-            now = self._clock()
-            tokens, updated = self._buckets.get(client, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - updated) * rate)
-            if tokens >= 1.0:
-                self._buckets[client] = (tokens - 1.0, now)
-                if len(self._buckets) > 10_000:
-                    self._forget_full(now, rate)
-                return None
-            self._buckets[client] = (tokens, now)
-            return max(1, math.ceil((1.0 - tokens) / rate))
-
-    def _forget_full(self, now: float, rate: float) -> None:
-        """Drops buckets that have refilled: they hold nothing a new bucket would not."""
-        full = [
-            c
-            for c, (tokens, updated) in self._buckets.items()
-            if tokens + (now - updated) * rate >= self.per_minute
-        ]
-        for c in full:
-            del self._buckets[c]
 
 
 def key_fingerprint(key: str) -> str:

@@ -22,16 +22,17 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from app.feedback import FeedbackStore
+from app.quiet import quiet_phone_home
+from app.ratelimit import RateLimiter
+from app.services import Services
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
 
 from . import admin, admin_backup, api, article_page, metrics, openai_models
 from .api import ApiError
-from .feedback import FeedbackStore
 from .present import error_json
-from .quiet import quiet_phone_home
-from .security import RateLimiter, SecurityMiddleware
-from .services import Services
+from .security import SecurityMiddleware
 from .session import Sessions
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.services import Services
 from rag.answer.messages import format_date
 from rag.chat import Done, Token
 from rag.errors import NewsragError
@@ -32,7 +33,6 @@ from rag.types import Citation, Filters, Message, Passage, Turn
 from .i18n import EXAMPLES, LANGS, language_name, pick_lang, t
 from .present import article_link, citation_json
 from .security import client_key
-from .services import Services
 
 log = logging.getLogger(__name__)
 

@@ -173,9 +173,9 @@ def engine(archive, e5_embedder) -> Iterator[object]:
 
 def serve_engine(engine: object, archive: Path, **overrides: object) -> Iterator[Server]:
     """The real app over the session's engine, under uvicorn on loopback."""
+    from app.services import Services
     from rag.config import Settings
     from ui.server import create_app
-    from ui.services import Services
 
     values: dict[str, object] = {
         "_env_file": None, "index_dir": archive, "api_keys": [], "public_url": None,

@@ -55,8 +55,8 @@ def syncing_server(tmp_path, monkeypatch) -> Iterator[tuple[str, Settings]]:
     import uvicorn
 
     import ui.web_chat
+    from app.services import Services
     from ui.server import create_app
-    from ui.services import Services
 
     monkeypatch.setattr(ui.web_chat, "STATUS_EVERY_S", 1.5)
     embedder = HashEmbedder()
@@ -98,7 +98,7 @@ def syncing_server(tmp_path, monkeypatch) -> Iterator[tuple[str, Settings]]:
 
 
 def test_a_page_left_open_shows_what_a_background_sync_brought(syncing_server, site, new_page):
-    from ui.sources_view import add_source
+    from app.sources import add_source
 
     url, settings = syncing_server
     page = new_page()

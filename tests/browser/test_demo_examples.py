@@ -1,6 +1,6 @@
 """The chat page's example questions over the sample archive, as a new user meets them.
 
-`make demo` serves data/sample with the engine composed from settings (ui/compose.py, as
+`make demo` serves data/sample with the engine composed from settings (app/compose.py, as
 `newsrag serve` does). Every example button is clicked in chromium, in the English and in the
 Italian interface, and the answer on the screen is read: it must state the fact the question
 asks for and cite an article that says it, or, for the near-topic question about a base no

@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.citations import MARKER
 from rag.answer.extractive import ExtractiveAnswerer
@@ -34,7 +35,6 @@ from tests.llm_server import free_port
 from ui.cli import app as cli
 from ui.present import citation_json
 from ui.server import create_app
-from ui.services import Services
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

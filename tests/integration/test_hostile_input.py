@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import Engine
@@ -27,7 +28,6 @@ from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
 from ui.remote_ingest import run_remote_ingest
 from ui.server import create_app
-from ui.services import Services
 
 pytestmark = pytest.mark.integration
 

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from app.services import Services
+from app.sources import add_source
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import Engine
@@ -30,8 +32,6 @@ from tests.fakes import HashEmbedder
 from tests.web_site import ARTICLES, LATER, NewsSite, Route, rss
 from ui.remote_sync import run_remote_sync
 from ui.server import create_app
-from ui.services import Services
-from ui.sources_view import add_source
 from ui.web_chat import archive_html
 
 pytestmark = pytest.mark.integration
