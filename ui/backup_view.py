@@ -3,7 +3,7 @@
 A backup is consistent while the index is served and synced: without a server, ``backup``
 takes the index's writer lock for the copy (an ingest or a sync waits for it, or is refused
 with the holder's name); with ``--server``, the server makes the copy inside its one writer
-and streams it here (ui/admin_backup.py). Either way the folder is written as ``DIR.partial``
+and streams it here (ui/web/admin_backup.py). Either way the folder is written as ``DIR.partial``
 and renamed once every file is checked against the backup's list (rag/backup.py).
 """
 

@@ -583,8 +583,8 @@ def serve(
     index: IndexOpt = None,
 ) -> None:
     """The web chat, the HTTP API and the widget, until Ctrl+C."""
-    from ui.server import bind, server_url
-    from ui.server import serve as run_server
+    from ui.web.server import bind, server_url
+    from ui.web.server import serve as run_server
 
     cfg = settings(index_dir=index, host=host, port=port)
     bind(cfg.host, cfg.port).close()  # a taken port is one clear line, before models load

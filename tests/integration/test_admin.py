@@ -32,7 +32,7 @@ from rag.writer_lock import WriterLock
 from tests.conftest import REPO
 from tests.fakes import HashEmbedder
 from ui.remote_ingest import run_remote_ingest
-from ui.server import create_app
+from ui.web.server import create_app
 
 pytestmark = pytest.mark.integration
 

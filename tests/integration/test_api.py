@@ -33,8 +33,8 @@ from tests.app_server import running
 from tests.conftest import REPO
 from tests.llm_server import free_port
 from ui.cli import app as cli
-from ui.present import citation_json
-from ui.server import create_app
+from ui.web.present import citation_json
+from ui.web.server import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -30,8 +30,8 @@ from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.app_server import running
 from tests.fakes import HashEmbedder
-from ui.server import create_app
-from ui.session import COOKIE, Sessions
+from ui.web.server import create_app
+from ui.web.session import COOKIE, Sessions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -130,7 +130,7 @@ def test_a_server_backup_streams_a_checked_copy_and_waits_for_no_write(tmp_path)
     from rag.chat import Engine
     from rag.retrieval import Retriever
     from ui.backup_view import run_remote_backup
-    from ui.server import create_app
+    from ui.web.server import create_app
 
     index_dir = small_index(tmp_path)
     settings = Settings(index_dir=index_dir, admin_keys=["adm"], sync="off")

@@ -20,7 +20,7 @@ from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from rag.types import Message, Passage
 from tests.fakes import HashEmbedder
-from ui.server import create_app
+from ui.web.server import create_app
 
 
 class BrokenAnswerer:

@@ -14,9 +14,9 @@ from rag.chat import Done, Event, Token
 from rag.config import Settings
 from rag.errors import ModelError
 from rag.types import Citation, Filters, Message, Passage, Turn
-from ui import web_chat
-from ui.i18n import STRINGS, pick_lang
-from ui.web_chat import Conversation, answer_html, card_html, quote_html, rate, turn_html
+from ui.web import web_chat
+from ui.web.i18n import STRINGS, pick_lang
+from ui.web.web_chat import Conversation, answer_html, card_html, quote_html, rate, turn_html
 
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
 

@@ -7,14 +7,14 @@ from a foreign ``Origin`` and without the SSO header, and ``/gradio_api/upload``
 file from anyone and served it back (issue 15). Routes are sorted by ``kind_of``:
 
 - **health** (``/healthz``, ``/readyz``, ``/metrics``): for probes and scrapers that do not
-  pass the SSO proxy; ``/metrics`` checks its own ``NEWSRAG_METRICS_KEY`` (ui/metrics.py).
+  pass the SSO proxy; ``/metrics`` checks its own ``NEWSRAG_METRICS_KEY`` (ui/web/metrics.py).
 - **closed**: Gradio routes that no component of the chat uses (uploads, recordings, its
   proxy, streaming media, run history, monitoring, login, vibe editing): 404 before the body is
   read, whoever asks.
 - **static** (``/widget.js``, Gradio's ``/assets``, ``/static``, theme; ``/docs``,
   ``/openapi.json``) and **pages** (``GET /``, ``/widget``, ``/articles/{id}``): no key; the
-  pages hand the browser its session (ui/session.py).
-- **admin** (``/api/admin/``): the admin keys, checked by ui/admin.py (a session never counts).
+  pages hand the browser its session (ui/web/session.py).
+- **admin** (``/api/admin/``): the admin keys, checked by ui/web/admin.py (a session never counts).
 - **data**: everything else, and any path not named above (default deny).
 
 The checks, in order:
@@ -38,12 +38,12 @@ The checks, in order:
   answer of tests/browser/test_locked.py (its question: 137), far below the 64 KiB default.
 - **Rate limit**: a token bucket of ``NEWSRAG_RATE_LIMIT_PER_MINUTE`` questions per client (the
   API key, else the SSO user, else the client address) on the asking routes; over it, 429 with
-  ``Retry-After``. The chat page's questions take from the same buckets (ui/web_chat.py).
+  ``Retry-After``. The chat page's questions take from the same buckets (ui/web/web_chat.py).
 - **Admin routes** have no rate limit and take uploads up to ``NEWSRAG_ADMIN_MAX_UPLOAD_MB``,
   streamed to the route rather than held in memory here.
 
 Websocket connections are refused: no route here uses one. Every refusal is a JSON error in the
-contract's shape (ui.present.error_json).
+contract's shape (ui.web.present.error_json).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.ratelimit import RateLimiter
 from rag.config import Settings
 
+from .errors import too_large_message
 from .present import error_json
 from .session import COOKIE, HEADER, Session, Sessions
 
@@ -394,8 +395,6 @@ class SecurityMiddleware:
 
     def _too_large(self, *, admin: bool = False) -> Response:
         if admin:
-            from .admin import too_large_message
-
             return _json(413, error_json("too_large", too_large_message(self.settings)))
         return _json(
             413,

@@ -30,7 +30,7 @@ from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
 
 from . import admin, admin_backup, api, article_page, metrics, openai_models
-from .api import ApiError
+from .errors import ApiError, unavailable, validation_message
 from .present import error_json
 from .security import SecurityMiddleware
 from .session import Sessions
@@ -100,7 +100,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             engine = services.engine()
         except NewsragError as err:
-            raise api.unavailable(err, settings) from err
+            raise unavailable(err, settings) from err
         return {"status": "ready", "mode": engine.mode}
 
     @app.get("/widget.js", include_in_schema=False)
@@ -115,7 +115,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @app.get("/widget", include_in_schema=False)
     async def widget_page() -> HTMLResponse:
         # framed by pages of other sites, where browsers drop third-party cookies: the page
-        # carries its session, and its script sends it back (ui/session.py)
+        # carries its session, and its script sends it back (ui/web/session.py)
         html = static_file("widget.html").read_text(encoding="utf-8")
         html = html.replace(SESSION_PLACEHOLDER, sessions.issue(), 1)
         return HTMLResponse(html, headers={"Cache-Control": "private, no-store"})
@@ -147,12 +147,12 @@ def mount_chat(app: FastAPI, services: Services) -> None:
     Gradio 6 takes theme, css, js and head at mount time, not in ``gr.Blocks()``: the page's
     module passes them as ``MOUNT_OPTIONS`` (keyword arguments of ``gr.mount_gradio_app``).
     """
-    if importlib.util.find_spec("ui.web_chat") is None:
-        log.warning("ui/web_chat.py is missing: serving the API without the chat page")
+    if importlib.util.find_spec("ui.web.web_chat") is None:
+        log.warning("ui/web/web_chat.py is missing: serving the API without the chat page")
         return
     import gradio as gr
 
-    web_chat = importlib.import_module("ui.web_chat")
+    web_chat = importlib.import_module("ui.web.web_chat")
     options: dict[str, Any] = {"ssr_mode": False}  # no Node server
     options.update(getattr(web_chat, "MOUNT_OPTIONS", {}))
     gr.mount_gradio_app(app, web_chat.build_chat(services), path="/", **options)
@@ -190,26 +190,6 @@ def install_error_handlers(app: FastAPI) -> None:
             error_json("internal", "Unexpected error; the server log has the details."),
             status_code=500,
         )
-
-
-def validation_message(errors: Any) -> tuple[str, str | None]:
-    """FastAPI's validation errors as one readable sentence naming each field."""
-    parts: list[str] = []
-    fields: list[str] = []
-    for e in errors:
-        loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]
-        field = ".".join(loc) or "body"
-        kind = e.get("type", "")
-        if kind == "json_invalid":
-            parts.append("the body is not valid JSON")
-            field = "body"
-        elif kind == "missing":
-            parts.append(f"{field} is required")
-        else:
-            parts.append(f"{field}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
-        fields.append(field)
-    message = "Invalid request: " + "; ".join(parts) + "."
-    return message, fields[0] if fields else None
 
 
 # --- /docs ----------------------------------------------------------------------------------
