@@ -294,7 +294,7 @@ def one_size(size: int, cache: Path, work: Path, sync: int, questions: int) -> d
 def baselines(index: Any, data: dict[str, Any], questions: int) -> dict[str, Any]:
     import bm25s
 
-    from rag.index import _lexical_doc
+    from rag.index import lexical_doc
     from rag.lexical import LexicalIndex
     from rag.words import tokenize
 
@@ -302,7 +302,7 @@ def baselines(index: Any, data: dict[str, Any], questions: int) -> dict[str, Any
     log("  baseline: our lexical index built from scratch")
     t0 = time.perf_counter()
     scratch = LexicalIndex.build(
-        ((_lexical_doc(c, r), t) for c, r, t in index.manifest.iter_chunk_texts()),
+        ((lexical_doc(c, r), t) for c, r, t in index.manifest.iter_chunk_texts()),
         served.generation,
     )
     full_s = time.perf_counter() - t0

@@ -1,4 +1,5 @@
-"""The ``newsrag`` command line. Heavy libraries are imported inside the commands."""
+"""The ``newsrag`` command line. Heavy libraries, and the project modules each command runs,
+are imported inside the commands: `newsrag --help` answers at once."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from app.status import ArchiveStatus, SourceState, SyncRun, SyncStatus
+from ingest.registry import format_every
 from rag.manifest import ArticleRecord
 from rag.types import Citation, Filters, Passage, Turn
 
@@ -217,8 +218,6 @@ def _sync_run_json(run: SyncRun | None) -> dict[str, Any] | None:
 
 
 def _source_json(s: SourceState) -> dict[str, Any]:
-    from ingest.registry import format_every
-
     where = {"url": s.location} if s.kind == "web" else {"folder": s.location}
     return {
         "name": s.name,

@@ -28,6 +28,8 @@ from app.ratelimit import RateLimiter
 from app.services import Services
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
+from rag.manifest import Manifest
+from rag.writer_lock import WriterLock
 
 from . import admin, admin_backup, api, article_page, metrics, openai_models
 from .errors import ApiError, unavailable, validation_message
@@ -268,9 +270,6 @@ def serve(settings: Settings, *, log_level: str = "info", json_logs: bool = Fals
     ingest processes write, and this server follows them (rag/refresh.py).
     """
     import uvicorn
-
-    from rag.manifest import Manifest
-    from rag.writer_lock import WriterLock
 
     sock = bind(settings.host, settings.port)
     services = Services(settings, url=server_url(settings))
