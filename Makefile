@@ -90,12 +90,12 @@ test-fast: setup-dev ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: setup-dev ## ruff lint and format check
-	$(BIN)/ruff check rag ingest ui tests bench
-	$(BIN)/ruff format --check rag ingest ui tests bench
+	$(BIN)/ruff check rag ingest app provision ui tests bench
+	$(BIN)/ruff format --check rag ingest app provision ui tests bench
 
 format: setup-dev ## Format the code
-	$(BIN)/ruff format rag ingest ui tests bench
-	$(BIN)/ruff check --fix rag ingest ui tests bench
+	$(BIN)/ruff format rag ingest app provision ui tests bench
+	$(BIN)/ruff check --fix rag ingest app provision ui tests bench
 
 typecheck: setup-dev ## mypy on the packages
 	$(BIN)/mypy

@@ -157,11 +157,11 @@ class CachedEmbedder:
 
 # --- one archive ------------------------------------------------------------------------------
 def build_newsrag(index_dir: Path, articles: Sequence[Any], embedder: Any, model: str) -> None:
+    from app.compose import story_threshold
     from ingest.stories import StoryLinker
     from ingest.sync import Ingestor
     from rag.config import Settings
     from rag.index import ArchiveIndex
-    from ui.compose import story_threshold
 
     if (index_dir / "manifest.sqlite").exists():
         return
@@ -295,12 +295,12 @@ def main() -> None:
     ap.add_argument("--answerable-only", action="store_true", default=True)
     args = ap.parse_args()
 
+    from app.compose import embedder_for, engine_parts
     from rag.config import Settings
     from rag.evaluate import archive_maps, evaluate, load_questions, resolve_ids
     from rag.models import resolve
     from rag.retrieval import Retriever
     from rag.timeparse import parse_time
-    from ui.compose import embedder_for, engine_parts
 
     methods = args.methods.split(",")
     work = args.workdir / args.corpus

@@ -55,8 +55,8 @@ def _peak_mb() -> float:
 
 
 def phase_ours(index_dir: Path, model: str, limit: int | None, quantize: str) -> dict:
+    from app.compose import ingest_parts
     from rag.config import Settings
-    from ui.compose import ingest_parts
 
     settings = Settings(index_dir=index_dir, embedding_model=model, quantize=quantize)
     parts = ingest_parts(settings)

@@ -60,9 +60,9 @@ def main() -> None:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
 
+    from app.compose import embedder_for
     from rag.config import Settings
     from rag.models import LANGUAGE_DIR
-    from ui.compose import embedder_for
 
     embedder = embedder_for(Settings(embedding_model=args.model))
     meantime, n_meantime = centroids(SHARED / "meantime_it_en.passages.jsonl", embedder)

@@ -9,7 +9,7 @@ the path of a file with every question's answer and verdict. Progress goes to st
 What is measured. ``--checkout`` (default: the first ``PYTHONPATH`` entry holding ``rag/``,
 else this script's own checkout) is the code whose engine answers: it goes first on
 ``sys.path`` (the script stops if ``rag`` is imported from anywhere else), its
-``ui.compose.engine_parts`` builds the engine, and each question goes through its
+``app.compose.engine_parts`` builds the engine, and each question goes through its
 ``Engine.search`` and ``Engine.ask`` exactly as ``newsrag eval`` calls them. The answers
 are judged by the rules of ``--scoring`` (default: ``rag/evaluate.py`` of this script's
 checkout), loaded as a private module, so that an older checkout (whose ``newsrag eval`` has
@@ -251,8 +251,8 @@ def ensure_index(settings: Any, inputs: list[Path], code: dict[str, Any]) -> dic
     holding them as this code reads and chunks them costs a second and embeds nothing, and
     one built by code that chunks otherwise is brought up to date (then the figures are this
     code's). The first build takes several minutes on 2 cores."""
+    from app.compose import ingest_parts
     from rag.manifest import Manifest
-    from ui.compose import ingest_parts
 
     index = settings.index_dir
     sidecar = index.with_name(index.name + ".built.json")  # who wrote the index last
@@ -328,8 +328,8 @@ def deadline_on_llamacpp(seconds: float, timed_out: set[str], current: list[str]
 def run_mode(
     name: str, settings: Any, questions: list[Any], scoring: ModuleType, k: int, out: Path
 ) -> dict[str, Any]:
+    from app.compose import engine_parts
     from rag.types import Turn
-    from ui.compose import engine_parts
 
     say(f"[{name}] loading the engine…")
     started = time.monotonic()

@@ -81,8 +81,8 @@ def timed(fn: Callable[[Any], Any], items: Sequence[Any], clients: int) -> dict[
 
 # --- the two indexes ---------------------------------------------------------------------
 def build_ours(index_dir: Path, model: str) -> dict[str, Any]:
+    from app.compose import ingest_parts
     from rag.config import Settings
-    from ui.compose import ingest_parts
 
     parts = ingest_parts(Settings(index_dir=index_dir, embedding_model=model))
     t0 = time.perf_counter()
@@ -137,11 +137,11 @@ def main() -> None:
     ap.add_argument("--skip-quality", action="store_true", help="speed only")
     args = ap.parse_args()
 
+    from app.compose import engine_parts
     from rag.config import Settings
     from rag.evaluate import archive_maps, evaluate, load_questions
     from rag.retrieval import RetrievalConfig, Retriever
     from rag.types import Filters
-    from ui.compose import engine_parts
 
     out: dict[str, Any] = {"model": args.model, "cpu_count": os.cpu_count()}
     index_dir = args.workdir / "index"

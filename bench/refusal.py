@@ -75,10 +75,10 @@ def rates(cases: list[Case], allowance: float, penalty: float, t: float) -> dict
 
 
 def collect(name: str, index: Path, model: str) -> list[Case]:
+    from app.compose import engine_parts
     from rag.config import Settings
     from rag.evaluate import load_questions, resolve_ids
     from rag.language import detect_query_language
-    from ui.compose import engine_parts
 
     parts = engine_parts(Settings(index_dir=index, embedding_model=model, refusal_threshold=-1.0))
     engine, lexical = parts.engine, parts.index.lexical()

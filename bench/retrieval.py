@@ -58,12 +58,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int)
     args = ap.parse_args()
 
+    from app.compose import language_shift
     from rag.config import Settings
     from rag.embedding import load_embedder
     from rag.evaluate import archive_maps, evaluate, load_questions
     from rag.index import ArchiveIndex
     from rag.retrieval import Retriever
-    from ui.compose import language_shift
 
     settings = Settings(index_dir=args.index, embedding_model=args.model, quantize=args.quantize)
     embedder = load_embedder(args.model, settings.models_dir, quantize=args.quantize)

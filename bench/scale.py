@@ -11,7 +11,7 @@ does not see exact duplicates): the bench measures the index, not the encoder. T
 in --cache (data/scale-bench.index/, git-ignored), so only the first run pays the encoding.
 
 For each size, in a process of its own (so peak memory is that size's), it builds the archive,
-starts what a serving process runs (ui.services.Services over the real engine: the background
+starts what a serving process runs (app.services.Services over the real engine: the background
 refresher, the admin write path without HTTP), then syncs 20 real articles held out of the
 archive (embedded by the real model: that cost is in the sync) and reports:
 
@@ -79,9 +79,9 @@ def base(cache: Path, sync: int) -> dict[str, Any]:
             meta["vectors"], meta["queries"] = z["chunks"], z["queries"]
         if meta.get("sync") == sync:
             return meta
+    from app.compose import embedder_for
     from ingest.chunking import chunk_article
     from rag.config import Settings
-    from ui.compose import embedder_for
 
     settings = Settings(embedding_model=MODEL)
     embedder = embedder_for(settings)
@@ -214,10 +214,10 @@ def latencies(retriever: Any, data: dict[str, Any], n: int) -> dict[str, float]:
 
 
 def one_size(size: int, cache: Path, work: Path, sync: int, questions: int) -> dict[str, Any]:
+    from app.compose import engine_parts
+    from app.services import Services
     from rag.config import Settings
     from rag.writer_lock import WriterLock
-    from ui.compose import engine_parts
-    from ui.services import Services
 
     data = base(cache, sync)
     index_dir = work / f"archive-{size}"
@@ -294,14 +294,15 @@ def one_size(size: int, cache: Path, work: Path, sync: int, questions: int) -> d
 def baselines(index: Any, data: dict[str, Any], questions: int) -> dict[str, Any]:
     import bm25s
 
-    from rag.index import _lexical_doc
-    from rag.lexical import LexicalIndex, tokenize
+    from rag.index import lexical_doc
+    from rag.lexical import LexicalIndex
+    from rag.words import tokenize
 
     served = index.lexical()
     log("  baseline: our lexical index built from scratch")
     t0 = time.perf_counter()
     scratch = LexicalIndex.build(
-        ((_lexical_doc(c, r), t) for c, r, t in index.manifest.iter_chunk_texts()),
+        ((lexical_doc(c, r), t) for c, r, t in index.manifest.iter_chunk_texts()),
         served.generation,
     )
     full_s = time.perf_counter() - t0

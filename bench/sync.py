@@ -29,13 +29,13 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="per-host delay, seconds")
     args = parser.parse_args()
 
+    from app.compose import ingest_parts
+    from app.quiet import quiet_phone_home
     from ingest.registry import SourceRegistry
     from ingest.source_sync import SourceSyncer
     from rag.config import Settings
     from rag.retrieval import RetrievalConfig, Retriever
     from tests.web_site import ARTICLES, LOOPBACK, NewsSite, Route, rss
-    from ui.compose import ingest_parts
-    from ui.quiet import quiet_phone_home
 
     quiet_phone_home(offline=True)
     paths = list(ARTICLES)

@@ -8,7 +8,7 @@ to ``DIR`` once complete, so a folder with the marker is always a whole backup.
 
 Consistency is the caller's part: the copy is made while no write can run, under the index's
 writer lock (``newsrag backup`` on an index no server holds) or inside the serving process's one
-writer (POST /api/admin/backup, ui/admin.py). Questions go on meanwhile. The SQLite files are
+writer (POST /api/admin/backup, ui/web/admin.py). Questions go on meanwhile. The SQLite files are
 copied with SQLite's online backup API, whose snapshot includes what is still in their
 write-ahead logs; the other files (Chroma's HNSW segments, the lexical index) change only when
 something is written.

@@ -157,7 +157,7 @@ class Engine:
         self.reranker = reranker
         self.default_lang = default_lang
         # called with each question's outcome: "answered", "refused" or "error" (the server's
-        # /metrics counts them, ui/metrics.py); a stream abandoned by its reader is none
+        # /metrics counts them, ui/web/metrics.py); a stream abandoned by its reader is none
         self.observers: list[Callable[[str], None]] = []
 
     @property

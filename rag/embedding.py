@@ -13,15 +13,13 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 import numpy as np
 
 from .errors import ModelError
-
-if TYPE_CHECKING:
-    from .models import ResolvedModel
+from .models import ResolvedModel, resolve
 
 log = logging.getLogger(__name__)
 
@@ -308,8 +306,6 @@ def lazy_embedder(
     quantize: str = "none",
 ) -> LazyEmbedder:
     """Resolve a model setting (registry name, hub id or folder); load it when first used."""
-    from .models import resolve
-
     resolved = resolve(model, models_dir)
 
     def load() -> SentenceTransformerEmbedder:

@@ -145,12 +145,12 @@ class ArchiveIndex:
                 if changes is None:
                     current = None
                 else:
-                    docs = ((_lexical_doc(cid, rec), text) for cid, rec, text in changes.chunks)
+                    docs = ((lexical_doc(cid, rec), text) for cid, rec, text in changes.chunks)
                     current = current.updated(changes.touched, LexicalIndex.segment(docs), target)
             if current is None:
                 log.info("building the lexical index of %s from its manifest", self.index_dir)
                 docs = (
-                    (_lexical_doc(cid, rec), text)
+                    (lexical_doc(cid, rec), text)
                     for cid, rec, text in self.manifest.iter_chunk_texts()
                 )
                 current = LexicalIndex.build(docs, target)
@@ -198,7 +198,7 @@ def _member(found: tuple[str, str, int] | None) -> tuple[str, int] | None:
     return (found[0], found[2]) if found else None
 
 
-def _lexical_doc(chunk_id: str, rec: ArticleRecord) -> LexicalDoc:
+def lexical_doc(chunk_id: str, rec: ArticleRecord) -> LexicalDoc:
     return LexicalDoc(chunk_id, rec.id, rec.lang, date_number(rec.date) or 0, rec.source or "")
 
 

@@ -25,73 +25,22 @@ import json
 import logging
 import math
 import os
-import re
 import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .lexical_segment import Segment
+from .lexical_segment import LexicalDoc, Segment
+from .words import QUESTION_WORDS, tokenize
+from .words import TOKEN as _TOKEN
+from .words import stemmer as _stemmer
+from .words import stopwords as _stopwords
 
 log = logging.getLogger(__name__)
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-_STEMMERS = {"it": "italian", "en": "english", "fr": "french", "de": "german", "es": "spanish",
-             "pt": "portuguese", "nl": "dutch", "ru": "russian", "tr": "turkish"}  # fmt: skip
-
-
-@lru_cache(maxsize=16)
-def _stemmer(lang: str) -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer(_STEMMERS.get(lang, "english"))
-
-
-@lru_cache(maxsize=16)
-def _stopwords(lang: str) -> frozenset[str]:
-    from bm25s import stopwords as sw
-
-    table = {"it": sw.STOPWORDS_ITALIAN, "en": sw.STOPWORDS_EN, "fr": sw.STOPWORDS_FRENCH,
-             "de": sw.STOPWORDS_GERMAN, "es": sw.STOPWORDS_SPANISH,
-             "pt": sw.STOPWORDS_PORTUGUESE, "nl": sw.STOPWORDS_DUTCH,
-             "ru": sw.STOPWORDS_RUSSIAN, "tr": sw.STOPWORDS_TURKISH}  # fmt: skip
-    return frozenset(table.get(lang, sw.STOPWORDS_EN))
-
-
-def tokenize(text: str, lang: str) -> list[str]:
-    """Lower-case word tokens without stop words, stemmed in ``lang``."""
-    stop = _stopwords(lang)
-    words = [
-        w for w in _TOKEN.findall(text.lower()) if w not in stop and (len(w) > 1 or w.isdigit())
-    ]
-    return list(_stemmer(lang).stemWords(words))
-
-
-# Words of a question's wording, not of its subject: never "unknown" (see unknown_words). The
-# English stop list above is short (Lucene's 33 words), so an English question to an archive
-# written only in Italian would otherwise "not know" words like "where" or "did".
-# fmt: off
-QUESTION_WORDS = {
-    "en": frozenset((
-        "what", "which", "who", "whom", "whose", "when", "where", "why", "how", "many",
-        "much", "did", "does", "do", "done", "doing", "has", "have", "had", "having", "was",
-        "were", "been", "being", "can", "could", "would", "should", "shall", "may", "might",
-        "must", "i", "me", "my", "we", "us", "our", "you", "your", "he", "him", "his", "she",
-        "her", "its", "them", "those", "am", "about", "from", "than", "so", "any", "some",
-        "latest", "still", "today", "now", "ago", "tell", "know",
-    )),
-    "it": frozenset((
-        "cosa", "cos", "qual", "quando", "perché", "perche", "chi", "dove", "come",
-        "quanti", "quante", "quale", "quali", "oggi", "ancora", "ultime", "ultimi", "ultima",
-        "ultimo", "adesso", "ora", "dimmi", "sai",
-    )),
-}
-# fmt: on
 
 
 # BM25 as bm25s computes it by default (method "lucene"): what the index used before segments
@@ -102,17 +51,6 @@ TOKENIZER_VERSION = 1  # bump when ``tokenize`` changes: saved segments are then
 MERGE_FACTOR = 4  # this many segments of about one size are merged into one
 LEVEL_BASE = 32  # segments with fewer live chunks than this are all of the smallest size
 COMPACT_DEAD = 0.5  # a segment with more dead chunks than this share is rewritten without them
-
-
-@dataclass(frozen=True)
-class LexicalDoc:
-    """What the lexical index keeps per chunk, to filter without asking the vector store."""
-
-    chunk_id: str
-    article_id: str
-    lang: str
-    date_num: int  # 0 when unknown
-    source: str
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from .lexical import LexicalDoc
 
 _EMPTY_I32 = np.zeros(0, dtype=np.int32)
 _EMPTY_F32 = np.zeros(0, dtype=np.float32)
@@ -31,6 +27,17 @@ _EMPTY_F32 = np.zeros(0, dtype=np.float32)
 
 def new_name() -> str:
     return f"seg-{uuid.uuid4().hex[:16]}"
+
+
+@dataclass(frozen=True)
+class LexicalDoc:
+    """What the lexical index keeps per chunk, to filter without asking the vector store."""
+
+    chunk_id: str
+    article_id: str
+    lang: str
+    date_num: int  # 0 when unknown
+    source: str
 
 
 @dataclass(eq=False)
@@ -183,8 +190,6 @@ class Segment:
 
     @classmethod
     def load(cls, folder: Path, name: str) -> Segment:
-        from .lexical import LexicalDoc
-
         meta = json.loads((folder / f"{name}.json").read_text("utf-8"))
         with np.load(folder / f"{name}.npz") as z:
             arrays = {k: z[k] for k in ("indptr", "postings", "tf", "lengths", "date")}

@@ -31,8 +31,10 @@ import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .lexical import _stemmer
-from .question import Term
+from .words import NUMBER_WORDS as _NUMBER_WORDS
+from .words import Term
+from .words import stemmer as _stemmer
+from .words import zipf as _zipf
 
 FUZZY_MIN = 80.0  # rapidfuzz ratio (0-100): one letter changed in a five-letter name
 TRANSLATED_ZIPF_GAP = 1.0  # ten times more frequent in the question's language...
@@ -69,14 +71,6 @@ ALIASES: tuple[frozenset[str], ...] = tuple(frozenset(g) for g in (
 ))
 # fmt: on
 
-_NUMBER_WORDS = {
-    "en": ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
-           "ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen",
-           "seventeen", "eighteen", "nineteen", "twenty"],
-    "it": ["zero", "uno", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
-           "dieci", "undici", "dodici", "tredici", "quattordici", "quindici", "sedici",
-           "diciassette", "diciotto", "diciannove", "venti"],
-}  # fmt: skip
 _TENS = {30: ("thirty", "trenta"), 40: ("forty", "quaranta"), 50: ("fifty", "cinquanta"),
          60: ("sixty", "sessanta"), 70: ("seventy", "settanta"), 80: ("eighty", "ottanta"),
          90: ("ninety", "novanta"), 100: ("hundred", "cento")}  # fmt: skip
@@ -91,13 +85,6 @@ def plain(text: str) -> str:
 
 def _glued(text: str) -> str:
     return re.sub(r"[\W_]+", "", plain(text))
-
-
-@lru_cache(maxsize=4096)
-def _zipf(word: str, lang: str) -> float:
-    from wordfreq import zipf_frequency
-
-    return float(zipf_frequency(word, lang))
 
 
 def translatable(word: str, question_lang: str, passage_lang: str) -> bool:

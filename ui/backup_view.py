@@ -3,7 +3,7 @@
 A backup is consistent while the index is served and synced: without a server, ``backup``
 takes the index's writer lock for the copy (an ingest or a sync waits for it, or is refused
 with the holder's name); with ``--server``, the server makes the copy inside its one writer
-and streams it here (ui/admin_backup.py). Either way the folder is written as ``DIR.partial``
+and streams it here (ui/web/admin_backup.py). Either way the folder is written as ``DIR.partial``
 and renamed once every file is checked against the backup's list (rag/backup.py).
 """
 
@@ -22,7 +22,7 @@ from rag.config import Settings
 from rag.errors import ConfigError, NewsragError, StoreError
 from rag.writer_lock import WriterLock
 
-from .remote_ingest import UPLOAD_TIMEOUT_S, _json, refused
+from .remote_ingest import UPLOAD_TIMEOUT_S, refused, response_json
 
 
 def run_backup(settings: Settings, target: Path) -> BackupInfo:
@@ -70,7 +70,9 @@ def run_remote_backup(
             ):
                 if response.status_code != 200:
                     response.read()
-                    raise refused(server, response.status_code, _json(response), what="backup")
+                    raise refused(
+                        server, response.status_code, response_json(response), what="backup"
+                    )
                 stream = io.BufferedReader(_Blocks(response.iter_bytes()), 1 << 16)
                 with tarfile.open(fileobj=stream, mode="r|") as tar:
                     tar.extractall(partial, filter="data")

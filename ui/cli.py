@@ -1,4 +1,5 @@
-"""The ``newsrag`` command line. Heavy libraries are imported inside the commands."""
+"""The ``newsrag`` command line. Heavy libraries, and the project modules each command runs,
+are imported inside the commands: `newsrag --help` answers at once."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from app.quiet import quiet_phone_home
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
-from ui.quiet import quiet_phone_home
 
 app = typer.Typer(
     name="newsrag",
@@ -157,8 +158,8 @@ def sources_add(
     index: IndexOpt = None,
 ) -> None:
     """Follow a feed, a sitemap, a site or a folder: `newsrag sync` reads it when due."""
+    from app.sources import add_source
     from ingest.registry import format_every
-    from ui.sources_view import add_source
 
     cfg = settings(index_dir=index)
     source = add_source(cfg, location, every=every, name=name)
@@ -176,7 +177,8 @@ def sources_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
 ) -> None:
     """The sources, with their last sync, the articles they gave and their problems."""
-    from ui.sources_view import list_sources, render_sources
+    from app.sources import list_sources
+    from ui.sources_view import render_sources
 
     cfg = settings(index_dir=index)
     rows = list_sources(cfg)
@@ -192,7 +194,7 @@ def sources_remove(
     index: IndexOpt = None,
 ) -> None:
     """Stop following a source. The articles it gave stay in the archive."""
-    from ui.sources_view import remove_source
+    from app.sources import remove_source
 
     source = remove_source(settings(index_dir=index), name)
     _console().print(
@@ -253,7 +255,8 @@ def sync_command(
 
 
 def _sync_here(cfg: Settings, names: list[str], every_source: bool, quiet: bool) -> Any:
-    from ui.sources_view import check_names, due_message, has_sources, run_sync
+    from app.sources import check_names, due_message, has_sources
+    from ui.sources_view import run_sync
 
     if not has_sources(cfg):
         _console(stderr=True).print(
@@ -371,7 +374,7 @@ def filters(
 
 
 def _engine(index: Path | None, model: str | None) -> Any:
-    from ui.compose import engine_parts
+    from app.compose import engine_parts
 
     return engine_parts(settings(index_dir=index, embedding_model=model))
 
@@ -532,7 +535,7 @@ def models_install(
     force: Annotated[bool, typer.Option(help="Install again even if present.")] = False,
 ) -> None:
     """Provision a named model into the models folder from its offline source."""
-    from rag.models import install
+    from provision.install import install
 
     cfg = settings()
     err = _console(stderr=True)
@@ -551,9 +554,9 @@ def models_train_judge(
     model: ModelOpt = None,
 ) -> None:
     """Train the answer judge for the embedding model (deterministic; a few minutes)."""
+    from app.compose import embedder_for
     from rag.answer.judge.model import judge_path
     from rag.answer.judge.train import train_judge
-    from ui.compose import embedder_for
 
     cfg = settings(embedding_model=model)
     embedder = embedder_for(cfg)
@@ -581,8 +584,8 @@ def serve(
     index: IndexOpt = None,
 ) -> None:
     """The web chat, the HTTP API and the widget, until Ctrl+C."""
-    from ui.server import bind, server_url
-    from ui.server import serve as run_server
+    from ui.web.server import bind, server_url
+    from ui.web.server import serve as run_server
 
     cfg = settings(index_dir=index, host=host, port=port)
     bind(cfg.host, cfg.port).close()  # a taken port is one clear line, before models load
@@ -607,7 +610,7 @@ def feedback_export(
     index: IndexOpt = None,
 ) -> None:
     """Every thumbs up/down given in the web chat or the API, as CSV or JSONL."""
-    from ui.feedback import FeedbackStore
+    from app.feedback import FeedbackStore
 
     if fmt not in ("csv", "jsonl"):
         raise ConfigError(f"--format {fmt!r} is not known: use csv or jsonl.")

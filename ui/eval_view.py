@@ -9,11 +9,10 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from app.compose import EngineParts
 from rag.evaluate import Question, archive_maps, evaluate, load_questions, resolve_ids
 from rag.followup import standalone_question
 from rag.types import Filters, Message
-
-from .compose import EngineParts
 
 METRICS = ("hit@1", "hit@5", "hit@10", "recall@5", "mrr@10")
 ANSWER_METRICS = (

@@ -12,10 +12,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from app.compose import ingest_parts
 from ingest.sync import Counts, IngestReport
 from rag.config import Settings
-
-from .compose import ingest_parts
 
 MAX_PROBLEM_LINES = 30
 

@@ -106,9 +106,9 @@ def run_remote_ingest(
         ):  # fmt: skip
             if response.status_code != 200:
                 response.read()
-                raise refused(server, response.status_code, _json(response))
+                raise refused(server, response.status_code, response_json(response))
             with progress_bar(err, quiet) as update:
-                for event in _lines(response.iter_lines()):
+                for event in ndjson_events(response.iter_lines()):
                     if "progress" in event:
                         update(Counts(**event["progress"]))
                     elif "report" in event:
@@ -142,14 +142,16 @@ def refused(server: str, status: int, body: Any, what: str = "ingest") -> Newsra
     return NewsragError(message)
 
 
-def _json(response: Any) -> Any:
+def response_json(response: Any) -> Any:
+    """The response's JSON body, or {} when it has none (a proxy's HTML error page)."""
     try:
         return response.json()
     except ValueError:
         return {}
 
 
-def _lines(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+def ndjson_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    """The events of an NDJSON stream (the admin routes' progress), one per non-blank line."""
     for line in lines:
         if line.strip():
             yield json.loads(line)

@@ -16,7 +16,8 @@ from rich.markup import escape
 from ingest.source_sync import SyncReport
 from rag.errors import ConfigError, NewsragError
 
-from .remote_ingest import UPLOAD_TIMEOUT_S, _json, _lines, refused
+from .remote_ingest import UPLOAD_TIMEOUT_S, ndjson_events, refused, response_json
+from .sources_view import print_sync_summary
 
 
 def run_remote_sync(
@@ -54,8 +55,8 @@ def run_remote_sync(
         ):
             if response.status_code != 200:
                 response.read()
-                raise refused(server, response.status_code, _json(response), what="sync")
-            for event in _lines(response.iter_lines()):
+                raise refused(server, response.status_code, response_json(response), what="sync")
+            for event in ndjson_events(response.iter_lines()):
                 if "progress" in event:
                     if not quiet:
                         status.update(f"syncing {escape(str(event['progress']))}")
@@ -76,8 +77,6 @@ def run_remote_sync(
 def print_remote_summary(
     console: Console, report: SyncReport, message: str | None, server: str
 ) -> None:
-    from .sources_view import print_sync_summary
-
     if not report.sources:
         console.print(message or "nothing was due.", soft_wrap=True)
         return

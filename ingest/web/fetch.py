@@ -54,6 +54,7 @@ class FetchPolicy:
     allow: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # guard builds on httpx (0.3 s to import): loaded when a fetch is set up, not before
         from .guard import parse_allow_entry
 
         if self.timeout <= 0 or self.max_bytes <= 0 or self.max_redirects < 0:
@@ -130,6 +131,7 @@ class Fetcher:
         """``resolve`` (host, port -> addresses) stands in for DNS in tests."""
         import httpx
 
+        # with httpx, only when something is fetched (see __post_init__)
         from .guard import AddressGuard, GuardedTransport, system_resolver
 
         self.policy = policy
@@ -249,6 +251,7 @@ class Fetcher:
     ) -> Fetched:
         import httpx
 
+        # with httpx, only when something is fetched (see __post_init__)
         from .guard import AddressRefused
 
         hops = [url]

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..lexical import tokenize
 from ..sentences import sentence_spans
 from ..types import Citation, Passage
+from ..words import tokenize
 from .claims import check_claims
 
 MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")

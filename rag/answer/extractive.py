@@ -31,11 +31,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..embedding import Embedder, VectorCache
-from ..lexical import tokenize
 from ..mentions import PassageWords
 from ..question import analyse, wants
 from ..sentences import sentence_spans
 from ..types import Message, Passage
+from ..words import tokenize
 from .judge.features import Asked, Candidate
 from .judge.model import AnswerJudge
 from .kinds import mentions_all, states

@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ..mentions import _NUMBER_WORDS, COMMON_ZIPF, PassageWords, _zipf, mentions, plain
-from ..question import _TIME_WORDS, Term, _common
+from ..mentions import COMMON_ZIPF, PassageWords, mentions, plain
+from ..words import NUMBER_WORDS, TIME_WORDS, Term, stop_or_question_word, stopwords, zipf
 
 MANY_NAMES = 3  # up to three names answer more fully than one
 NEAR = 3  # words: a name and the noun it names stand side by side ("Tabqa air base")
@@ -93,7 +93,7 @@ _COUNT_WORDS = frozenset(
     ]
 )
 # every number word up to twenty but "one"/"uno" (mostly not a count: "one of them")
-_SMALL_NUMBERS = frozenset(w for words in _NUMBER_WORDS.values() for w in words[2:])
+_SMALL_NUMBERS = frozenset(w for words in NUMBER_WORDS.values() for w in words[2:])
 _REASON = re.compile(
     r"\b(?:because|due\s+to|owing\s+to|in\s+response|response\s+to|in\s+retaliation|"
     r"retaliation\s+for|in\s+revenge|to\s+avenge|as\s+a\s+result|in\s+protest|aimed\s+at|"
@@ -146,9 +146,9 @@ def names_in(sentence: str, lang: str) -> list[str]:
     out = []
     for i, w in enumerate(_words(sentence)):
         w = _ARTICLE.sub("", w)
-        if not w[:1].isupper() or w.lower() in _TIME_WORDS:
+        if not w[:1].isupper() or w.lower() in TIME_WORDS:
             continue
-        if i == 0 and not (w.isupper() and len(w) > 1) and _common(w, lang):
+        if i == 0 and not (w.isupper() and len(w) > 1) and stop_or_question_word(w, lang):
             continue
         out.append(w)
     return out
@@ -197,7 +197,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         for w in words:
             low = re.sub(r"^\w+'", "", plain(w))  # "all'alba", "dell'8"
             if (_YEAR.match(w) and w not in asked.numbers) or (
-                (low in _TIME_WORDS or low in _RELATIVE_TIME) and low not in asked.tokens
+                (low in TIME_WORDS or low in _RELATIVE_TIME) and low not in asked.tokens
             ):
                 return 2
         return 2 if re.search(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", sentence) else 0
@@ -213,7 +213,7 @@ def _count_at(words: list[str], asked: PassageWords) -> list[int]:
         if w[:1].isdigit():
             digits = re.sub(r"[.,]", "", w)
             near_month = any(
-                words[j].lower() in _TIME_WORDS for j in (i - 1, i + 1) if 0 <= j < len(words)
+                words[j].lower() in TIME_WORDS for j in (i - 1, i + 1) if 0 <= j < len(words)
             )
             if not (_YEAR.match(digits) or (near_month and len(digits) <= 2)) and (
                 digits not in asked.numbers
@@ -227,9 +227,7 @@ def _count_at(words: list[str], asked: PassageWords) -> list[int]:
 def _next_to_asked(words: list[str], rare: set[str], lang: str, asked: PassageWords) -> bool:
     """A rare new name within NEAR words of a word of the question: "the fight over Tabqa
     base" for "which air base", "la tribù Sheitaat" for "quale tribù"."""
-    from ..lexical import _stopwords
-
-    stop = _stopwords(lang)
+    stop = stopwords(lang)
     at = [i for i, w in enumerate(words) if w in rare]
     for i in at:
         for j in range(max(0, i - NEAR), min(len(words), i + NEAR + 1)):
@@ -242,7 +240,7 @@ def _next_to_asked(words: list[str], rare: set[str], lang: str, asked: PassageWo
 def common_word(word: str) -> bool:
     """An ordinary word of Italian or English (COMMON_ZIPF), not only a name."""
     w = plain(word)
-    return any(_zipf(w, lang) >= COMMON_ZIPF for lang in ("en", "it"))
+    return any(zipf(w, lang) >= COMMON_ZIPF for lang in ("en", "it"))
 
 
 def mentions_all(text: str, lang: str, terms: Iterable[Term], qlang: str) -> bool:

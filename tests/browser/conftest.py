@@ -6,7 +6,7 @@
 - ``host`` / ``stranger``: tiny pages on 127.0.0.2 and 127.0.0.3 (other origins than the server
   on 127.0.0.1) that include the widget with its one ``<script>`` line; only ``host`` is in
   NEWSRAG_ALLOWED_ORIGINS.
-- ``server``: ``ui.server.create_app`` under uvicorn in a thread, on a free loopback port,
+- ``server``: ``ui.web.server.create_app`` under uvicorn in a thread, on a free loopback port,
   behind the SSO header (every page of the tests sends it); ``locked_server``: the same with
   API keys set, embedded by ``locked_host`` (127.0.0.4).
 - screenshots go to tests/artifacts/ under fixed names (``shot``).
@@ -173,9 +173,9 @@ def engine(archive, e5_embedder) -> Iterator[object]:
 
 def serve_engine(engine: object, archive: Path, **overrides: object) -> Iterator[Server]:
     """The real app over the session's engine, under uvicorn on loopback."""
+    from app.services import Services
     from rag.config import Settings
-    from ui.server import create_app
-    from ui.services import Services
+    from ui.web.server import create_app
 
     values: dict[str, object] = {
         "_env_file": None, "index_dir": archive, "api_keys": [], "public_url": None,

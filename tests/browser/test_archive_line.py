@@ -1,6 +1,6 @@
 """The chat page's discreet "Archive updated …, N articles" line follows a background sync.
 
-A page left open redraws the line on a timer (ui.web_chat.STATUS_EVERY_S, shortened here), so
+A page left open redraws the line on a timer (ui.web.web_chat.STATUS_EVERY_S, shortened here), so
 what the server's background sync brings shows without a reload or a question. The server is
 the real app under uvicorn with the real sync thread, over a real embedded Chroma (hash
 embedder: this is plumbing), syncing the loopback news site of tests/web_site.py.
@@ -54,11 +54,11 @@ def site() -> Iterator[NewsSite]:
 def syncing_server(tmp_path, monkeypatch) -> Iterator[tuple[str, Settings]]:
     import uvicorn
 
-    import ui.web_chat
-    from ui.server import create_app
-    from ui.services import Services
+    import ui.web.web_chat
+    from app.services import Services
+    from ui.web.server import create_app
 
-    monkeypatch.setattr(ui.web_chat, "STATUS_EVERY_S", 1.5)
+    monkeypatch.setattr(ui.web.web_chat, "STATUS_EVERY_S", 1.5)
     embedder = HashEmbedder()
     settings = Settings(
         _env_file=None, index_dir=tmp_path / "index", rate_limit_per_minute=0, chunk_tokens=60,
@@ -98,7 +98,7 @@ def syncing_server(tmp_path, monkeypatch) -> Iterator[tuple[str, Settings]]:
 
 
 def test_a_page_left_open_shows_what_a_background_sync_brought(syncing_server, site, new_page):
-    from ui.sources_view import add_source
+    from app.sources import add_source
 
     url, settings = syncing_server
     page = new_page()

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from app.feedback import FeedbackStore
 from tests.browser.conftest import HOSTILE_QUESTION, HOSTILE_TITLE, shot
-from ui.feedback import FeedbackStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

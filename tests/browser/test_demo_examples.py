@@ -1,6 +1,6 @@
 """The chat page's example questions over the sample archive, as a new user meets them.
 
-`make demo` serves data/sample with the engine composed from settings (ui/compose.py, as
+`make demo` serves data/sample with the engine composed from settings (app/compose.py, as
 `newsrag serve` does). Every example button is clicked in chromium, in the English and in the
 Italian interface, and the answer on the screen is read: it must state the fact the question
 asks for and cite an article that says it, or, for the near-topic question about a base no
@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 from tests.app_server import running
 from tests.browser.conftest import Server, shot
 from tests.conftest import REPO
-from ui.i18n import EXAMPLES
+from ui.web.i18n import EXAMPLES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,7 +47,7 @@ def demo(tmp_path_factory, e5_embedder) -> Iterator[Server]:
     from ingest.sync import Ingestor
     from rag.config import Settings
     from rag.index import ArchiveIndex
-    from ui.server import create_app
+    from ui.web.server import create_app
 
     index_dir = tmp_path_factory.mktemp("demo") / "index"
     settings = Settings(

@@ -1,6 +1,6 @@
 """The chat page and the widget on a locked server (API keys set), in chromium.
 
-Neither has a key: each gets in with the session its page was given (ui/session.py), the chat
+Neither has a key: each gets in with the session its page was given (ui/web/session.py), the chat
 page as an HttpOnly cookie, the widget (framed by an intranet page of another site, where a
 cookie would be third-party) as a token in its page. A client without either gets 401.
 """
@@ -16,7 +16,7 @@ from tests.browser.test_chat_page import ask as ask_on_page
 from tests.browser.test_chat_page import open_chat
 from tests.browser.test_widget import ask as ask_in_widget
 from tests.browser.test_widget import open_host
-from ui.session import COOKIE
+from ui.web.session import COOKIE
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from app.services import Services
 from ingest.formats.common import SourceFile
 from ingest.formats.fields import Fields
 from ingest.sync import Ingestor
@@ -31,8 +32,7 @@ from rag.writer_lock import WriterLock
 from tests.conftest import REPO
 from tests.fakes import HashEmbedder
 from ui.remote_ingest import run_remote_ingest
-from ui.server import create_app
-from ui.services import Services
+from ui.web.server import create_app
 
 pytestmark = pytest.mark.integration
 

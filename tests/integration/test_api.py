@@ -19,6 +19,7 @@ import pytest
 from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.citations import MARKER
 from rag.answer.extractive import ExtractiveAnswerer
@@ -32,9 +33,8 @@ from tests.app_server import running
 from tests.conftest import REPO
 from tests.llm_server import free_port
 from ui.cli import app as cli
-from ui.present import citation_json
-from ui.server import create_app
-from ui.services import Services
+from ui.web.present import citation_json
+from ui.web.server import create_app
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

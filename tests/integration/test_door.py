@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import Engine
@@ -29,9 +30,8 @@ from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.app_server import running
 from tests.fakes import HashEmbedder
-from ui.server import create_app
-from ui.services import Services
-from ui.session import COOKIE, Sessions
+from ui.web.server import create_app
+from ui.web.session import COOKIE, Sessions
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,6 +1,6 @@
 """Hostile requests and hostile articles on the real app (issue 15, defects 5, 6 and 7).
 
-The real app (ui.server.create_app) over a real embedded Chroma, with the hash embedder and
+The real app (ui.web.server.create_app) over a real embedded Chroma, with the hash embedder and
 no refusal threshold, so every question is answered from the one hostile article: what a
 client sends that is not text (a lone surrogate, a 5,000-level nesting) is a 4xx naming the
 field; what /v1 returns of an article's markup is plain text for a Markdown front end; and
@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import Engine
@@ -26,8 +27,7 @@ from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
 from ui.remote_ingest import run_remote_ingest
-from ui.server import create_app
-from ui.services import Services
+from ui.web.server import create_app
 
 pytestmark = pytest.mark.integration
 

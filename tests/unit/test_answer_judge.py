@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app.compose import judge_for
 from rag.answer.extractive import ExtractiveAnswerer, _Sentence
 from rag.answer.judge.features import NAMES, Asked, Candidate, features
 from rag.answer.judge.model import judge_path, load_judge, read_judge
@@ -17,7 +18,6 @@ from rag.config import Settings
 from rag.errors import ModelError
 from rag.types import Passage
 from tests.fakes import HashEmbedder
-from ui.compose import judge_for
 
 
 def _examples(seed: int, n: int = 40) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -126,11 +126,11 @@ def test_a_server_backup_streams_a_checked_copy_and_waits_for_no_write(tmp_path)
     """POST /api/admin/backup through `newsrag backup --server`'s own code, in process."""
     from starlette.testclient import TestClient
 
+    from app.services import Services
     from rag.chat import Engine
     from rag.retrieval import Retriever
     from ui.backup_view import run_remote_backup
-    from ui.server import create_app
-    from ui.services import Services
+    from ui.web.server import create_app
 
     index_dir = small_index(tmp_path)
     settings = Settings(index_dir=index_dir, admin_keys=["adm"], sync="off")

@@ -1,12 +1,12 @@
-"""Per-model values chosen in ui/compose.py: the model's measured value unless a setting says."""
+"""Per-model values chosen in app/compose.py: the model's measured value unless a setting says."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+from app.compose import language_shift, story_threshold
 from rag.config import Settings
 from rag.models import REGISTRY
-from ui.compose import language_shift, story_threshold
 
 E5 = SimpleNamespace(spec=REGISTRY["multilingual-e5-small"])
 GEMMA = SimpleNamespace(spec=REGISTRY["embeddinggemma-300m"])

@@ -11,9 +11,9 @@ from datetime import datetime
 import pytest
 from typer.testing import CliRunner
 
+from app.feedback import COLUMNS, FeedbackStore
 from rag.errors import InputError
 from ui.cli import app
-from ui.feedback import COLUMNS, FeedbackStore
 
 CITATIONS = [{"n": 1, "article_id": "a1", "title": "Raqqa, «l'offensiva»", "quote": 'x "y", z'}]
 

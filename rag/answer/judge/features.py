@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...lexical import tokenize
 from ...mentions import PassageWords, mentions
 from ...question import QuestionInfo, analyse
+from ...words import tokenize
 from ..kinds import states
 
 HEAD_WORDS = 32  # a sentence is embedded by its first words (its head says what it is about)

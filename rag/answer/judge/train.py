@@ -32,8 +32,9 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputError
-from ...lexical import tokenize
+from ...evaluate import states_fact
 from ...sentences import sentence_spans
+from ...words import tokenize
 from .features import NAMES, Asked, Candidate, features, head
 from .model import AnswerJudge
 
@@ -331,8 +332,6 @@ def eval_examples(path: Path, articles: dict[str, dict[str, Any]]) -> list[Examp
     """The answerable questions of an evaluation set (``data/eval/*.jsonl``) against each
     relevant article's sentences, the ones that state a key fact labelled: how often the
     right article's right sentence is chosen. Never trained on."""
-    from ...evaluate import states_fact
-
     out = []
     for row in _read_jsonl(path):
         facts = row.get("key_facts") or []

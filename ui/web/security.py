@@ -7,14 +7,14 @@ from a foreign ``Origin`` and without the SSO header, and ``/gradio_api/upload``
 file from anyone and served it back (issue 15). Routes are sorted by ``kind_of``:
 
 - **health** (``/healthz``, ``/readyz``, ``/metrics``): for probes and scrapers that do not
-  pass the SSO proxy; ``/metrics`` checks its own ``NEWSRAG_METRICS_KEY`` (ui/metrics.py).
+  pass the SSO proxy; ``/metrics`` checks its own ``NEWSRAG_METRICS_KEY`` (ui/web/metrics.py).
 - **closed**: Gradio routes that no component of the chat uses (uploads, recordings, its
   proxy, streaming media, run history, monitoring, login, vibe editing): 404 before the body is
   read, whoever asks.
 - **static** (``/widget.js``, Gradio's ``/assets``, ``/static``, theme; ``/docs``,
   ``/openapi.json``) and **pages** (``GET /``, ``/widget``, ``/articles/{id}``): no key; the
-  pages hand the browser its session (ui/session.py).
-- **admin** (``/api/admin/``): the admin keys, checked by ui/admin.py (a session never counts).
+  pages hand the browser its session (ui/web/session.py).
+- **admin** (``/api/admin/``): the admin keys, checked by ui/web/admin.py (a session never counts).
 - **data**: everything else, and any path not named above (default deny).
 
 The checks, in order:
@@ -38,22 +38,19 @@ The checks, in order:
   answer of tests/browser/test_locked.py (its question: 137), far below the 64 KiB default.
 - **Rate limit**: a token bucket of ``NEWSRAG_RATE_LIMIT_PER_MINUTE`` questions per client (the
   API key, else the SSO user, else the client address) on the asking routes; over it, 429 with
-  ``Retry-After``. The chat page's questions take from the same buckets (ui/web_chat.py).
+  ``Retry-After``. The chat page's questions take from the same buckets (ui/web/web_chat.py).
 - **Admin routes** have no rate limit and take uploads up to ``NEWSRAG_ADMIN_MAX_UPLOAD_MB``,
   streamed to the route rather than held in memory here.
 
 Websocket connections are refused: no route here uses one. Every refusal is a JSON error in the
-contract's shape (ui.present.error_json).
+contract's shape (ui.web.present.error_json).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import math
-import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -64,8 +61,10 @@ from starlette.requests import cookie_parser
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.ratelimit import RateLimiter
 from rag.config import Settings
 
+from .errors import too_large_message
 from .present import error_json
 from .session import COOKIE, HEADER, Session, Sessions
 
@@ -127,48 +126,6 @@ def kind_of(method: str, path: str) -> Kind:
 def sets_cookie(path: str) -> bool:
     """Pages that give the browser its session as a cookie (the widget's page embeds it)."""
     return path in COOKIE_PAGES or path.startswith(COOKIE_PAGE_PREFIXES)
-
-
-class RateLimiter:
-    """A token bucket per client: ``per_minute`` requests a minute, bursts up to the same.
-
-    Thread-safe (the Gradio page calls it from worker threads). ``per_minute=0`` disables it.
-    """
-
-    def __init__(self, per_minute: int, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if per_minute < 0:
-            raise ValueError("per_minute must not be negative")
-        self.per_minute = per_minute
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}  # client -> (tokens, updated)
-        self._lock = threading.Lock()
-
-    def check(self, client: str) -> int | None:
-        """Takes one token for ``client``: None if allowed, else seconds to wait (>= 1)."""
-        if self.per_minute == 0:
-            return None
-        rate = self.per_minute / 60.0
-        with self._lock:
-            now = self._clock()
-            tokens, updated = self._buckets.get(client, (float(self.per_minute), now))
-            tokens = min(float(self.per_minute), tokens + (now - updated) * rate)
-            if tokens >= 1.0:
-                self._buckets[client] = (tokens - 1.0, now)
-                if len(self._buckets) > 10_000:
-                    self._forget_full(now, rate)
-                return None
-            self._buckets[client] = (tokens, now)
-            return max(1, math.ceil((1.0 - tokens) / rate))
-
-    def _forget_full(self, now: float, rate: float) -> None:
-        """Drops buckets that have refilled: they hold nothing a new bucket would not."""
-        full = [
-            c
-            for c, (tokens, updated) in self._buckets.items()
-            if tokens + (now - updated) * rate >= self.per_minute
-        ]
-        for c in full:
-            del self._buckets[c]
 
 
 def key_fingerprint(key: str) -> str:
@@ -438,8 +395,6 @@ class SecurityMiddleware:
 
     def _too_large(self, *, admin: bool = False) -> Response:
         if admin:
-            from .admin import too_large_message
-
             return _json(413, error_json("too_large", too_large_message(self.settings)))
         return _json(
             413,

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
+from app.status import ArchiveStatus, SourceState, SyncRun, SyncStatus
+from ingest.registry import format_every
 from rag.manifest import ArticleRecord
 from rag.types import Citation, Filters, Passage, Turn
-
-if TYPE_CHECKING:
-    from .services import ArchiveStatus
-    from .sync_scheduler import SourceState, SyncRun, SyncStatus
 
 STATUS_PROBLEMS = 20  # per source in /api/status (`newsrag sources list --json` has them all)
 
@@ -220,8 +218,6 @@ def _sync_run_json(run: SyncRun | None) -> dict[str, Any] | None:
 
 
 def _source_json(s: SourceState) -> dict[str, Any]:
-    from ingest.registry import format_every
-
     where = {"url": s.location} if s.kind == "web" else {"folder": s.location}
     return {
         "name": s.name,

@@ -7,7 +7,7 @@ it (rag/backup.py), lets writes go on, then streams that folder as an uncompress
 deletes it. Questions are answered all along. ``newsrag backup DIR --server URL`` unpacks the
 stream into DIR and checks every file against the backup's own list (ui/backup_view.py).
 
-Needs an admin key, like every ``/api/admin/`` route (ui/admin.py). With a Chroma server the
+Needs an admin key, like every ``/api/admin/`` route (ui/web/admin.py). With a Chroma server the
 vectors are not in the index folder: 409, the README says what to back up instead.
 """
 
@@ -27,7 +27,8 @@ from rag.backup import BackupInfo, backup_index
 from rag.errors import IndexBusyError
 
 from .admin import busy, check_admin
-from .api import ApiError, engine_of, services_of
+from .deps import engine_of, services_of
+from .errors import ApiError
 
 router = APIRouter()
 CHUNK = 1 << 20

@@ -4,11 +4,11 @@ While ``newsrag serve`` holds an embedded index, it is the one process that may 
 (rag/writer_lock.py), so new articles reach it through here. Every admin route needs one of
 ``NEWSRAG_ADMIN_KEYS`` (or, when those are unset, of ``NEWSRAG_API_KEYS``) as ``Authorization:
 Bearer KEY`` or ``X-API-Key``; with neither set the routes are refused: they are never open by
-default, and a page's session (ui/session.py) counts for nothing here. The key is checked before
+default, and a page's session (ui/web/session.py) counts for nothing here. The key is checked before
 the body is read.
 
 ``POST /api/admin/sync`` syncs the index's sources through the server's writer (the
-background sync's path, ui/sync_scheduler.py); its body is optional: ``{"names": [...],
+background sync's path, app/sync_scheduler.py); its body is optional: ``{"names": [...],
 "force": bool}``. It answers with the sync report (``newsrag sync --server`` prints it), or a
 409 while another write runs or when the index follows no sources, and streams progress lines
 like the ingest when asked to.
@@ -43,16 +43,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, StreamingResponse
 
+from app.sources import check_names, due_message, has_sources
 from ingest.sync import Counts, IngestReport
 from ingest.uploads import Received, Sent, ingest_received, receive
 from rag.config import Settings
 from rag.errors import IndexBusyError, InputError, NewsragError
 
-from .api import ApiError, answering_error, engine_of, services_of
+from .deps import engine_of, services_of
+from .errors import ApiError, answering_error, too_large_message, validation_message
 from .input_checks import text_problem
 from .present import error_json
 from .security import BodyTooLarge, sent_key
-from .sources_view import check_names, due_message, has_sources
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -101,7 +102,7 @@ def busy(err: IndexBusyError) -> ApiError:
 @router.post("/api/admin/ingest", tags=["admin"], response_model=None)
 async def admin_ingest(request: Request) -> JSONResponse | StreamingResponse:
     """Ingests uploaded files (the formats `newsrag ingest` reads) into the served index and
-    answers with the ingest report; needs an admin key (see ui/admin.py)."""
+    answers with the ingest report; needs an admin key (see ui/web/admin.py)."""
     check_admin(request)
     services = services_of(request)
     settings = services.settings
@@ -173,7 +174,7 @@ class SyncIn(BaseModel):
 @router.post("/api/admin/sync", tags=["admin"], response_model=None)
 async def admin_sync(request: Request) -> JSONResponse | StreamingResponse:
     """Syncs the served index's due sources (or ``names`` now, or all with ``force``) and
-    answers with the sync report; needs an admin key (see ui/admin.py)."""
+    answers with the sync report; needs an admin key (see ui/web/admin.py)."""
     check_admin(request)
     services = services_of(request)
     settings = services.settings
@@ -227,8 +228,6 @@ async def sync_body(request: Request) -> SyncIn:
     try:
         return SyncIn.model_validate_json(raw)
     except ValidationError as err:
-        from .server import validation_message
-
         message, field = validation_message(err.errors())
         raise ApiError(422, "validation", message, field=field) from err
 
@@ -327,14 +326,6 @@ def parse_meta(raw: object) -> tuple[list[Sent], dict[str, str] | None, list[str
     except InputError as err:
         raise ApiError(422, "validation", str(err), field="meta") from err
     return sent, (dict(field_map) if field_map is not None else None), roots
-
-
-def too_large_message(settings: Settings) -> str:
-    return (
-        f"The upload is larger than {settings.admin_max_upload_mb:g} MB "
-        "(NEWSRAG_ADMIN_MAX_UPLOAD_MB on the server): ingest the folders one by one, or raise "
-        "the limit."
-    )
 
 
 def _counts(report: IngestReport) -> str:

@@ -1,7 +1,7 @@
 """The short-lived session a page is given, so a browser never needs an API key.
 
 When ``NEWSRAG_API_KEYS`` are set, every route that answers or reads needs a key or a session
-(ui/security.py). A session is what serving one of our pages hands out: the chat page and the
+(ui/web/security.py). A session is what serving one of our pages hands out: the chat page and the
 article pages set it as a cookie (``HttpOnly; SameSite=Strict``: scripts cannot read it and no
 other site's page can send it), the widget's page carries it in a ``<meta>`` tag that its
 script sends back as ``X-Newsrag-Session`` (the widget is framed by intranet pages of other

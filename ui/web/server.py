@@ -22,16 +22,19 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from app.feedback import FeedbackStore
+from app.quiet import quiet_phone_home
+from app.ratelimit import RateLimiter
+from app.services import Services
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
+from rag.manifest import Manifest
+from rag.writer_lock import WriterLock
 
 from . import admin, admin_backup, api, article_page, metrics, openai_models
-from .api import ApiError
-from .feedback import FeedbackStore
+from .errors import ApiError, unavailable, validation_message
 from .present import error_json
-from .quiet import quiet_phone_home
-from .security import RateLimiter, SecurityMiddleware
-from .services import Services
+from .security import SecurityMiddleware
 from .session import Sessions
 
 log = logging.getLogger(__name__)
@@ -99,7 +102,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             engine = services.engine()
         except NewsragError as err:
-            raise api.unavailable(err, settings) from err
+            raise unavailable(err, settings) from err
         return {"status": "ready", "mode": engine.mode}
 
     @app.get("/widget.js", include_in_schema=False)
@@ -114,7 +117,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @app.get("/widget", include_in_schema=False)
     async def widget_page() -> HTMLResponse:
         # framed by pages of other sites, where browsers drop third-party cookies: the page
-        # carries its session, and its script sends it back (ui/session.py)
+        # carries its session, and its script sends it back (ui/web/session.py)
         html = static_file("widget.html").read_text(encoding="utf-8")
         html = html.replace(SESSION_PLACEHOLDER, sessions.issue(), 1)
         return HTMLResponse(html, headers={"Cache-Control": "private, no-store"})
@@ -146,12 +149,12 @@ def mount_chat(app: FastAPI, services: Services) -> None:
     Gradio 6 takes theme, css, js and head at mount time, not in ``gr.Blocks()``: the page's
     module passes them as ``MOUNT_OPTIONS`` (keyword arguments of ``gr.mount_gradio_app``).
     """
-    if importlib.util.find_spec("ui.web_chat") is None:
-        log.warning("ui/web_chat.py is missing: serving the API without the chat page")
+    if importlib.util.find_spec("ui.web.web_chat") is None:
+        log.warning("ui/web/web_chat.py is missing: serving the API without the chat page")
         return
     import gradio as gr
 
-    web_chat = importlib.import_module("ui.web_chat")
+    web_chat = importlib.import_module("ui.web.web_chat")
     options: dict[str, Any] = {"ssr_mode": False}  # no Node server
     options.update(getattr(web_chat, "MOUNT_OPTIONS", {}))
     gr.mount_gradio_app(app, web_chat.build_chat(services), path="/", **options)
@@ -189,26 +192,6 @@ def install_error_handlers(app: FastAPI) -> None:
             error_json("internal", "Unexpected error; the server log has the details."),
             status_code=500,
         )
-
-
-def validation_message(errors: Any) -> tuple[str, str | None]:
-    """FastAPI's validation errors as one readable sentence naming each field."""
-    parts: list[str] = []
-    fields: list[str] = []
-    for e in errors:
-        loc = [str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path")]
-        field = ".".join(loc) or "body"
-        kind = e.get("type", "")
-        if kind == "json_invalid":
-            parts.append("the body is not valid JSON")
-            field = "body"
-        elif kind == "missing":
-            parts.append(f"{field} is required")
-        else:
-            parts.append(f"{field}: {str(e.get('msg', 'invalid')).removeprefix('Value error, ')}")
-        fields.append(field)
-    message = "Invalid request: " + "; ".join(parts) + "."
-    return message, fields[0] if fields else None
 
 
 # --- /docs ----------------------------------------------------------------------------------
@@ -287,9 +270,6 @@ def serve(settings: Settings, *, log_level: str = "info", json_logs: bool = Fals
     ingest processes write, and this server follows them (rag/refresh.py).
     """
     import uvicorn
-
-    from rag.manifest import Manifest
-    from rag.writer_lock import WriterLock
 
     sock = bind(settings.host, settings.port)
     services = Services(settings, url=server_url(settings))

@@ -1,7 +1,7 @@
 """The HTTP API (docs/web-contract.md): ask, stream, search, feedback, articles, OpenAI chat.
 
 Handlers are thin: they validate the request, run the engine in a worker thread (it embeds
-with torch, which would block the event loop) and shape its Turn with ui.present. Every
+with torch, which would block the event loop) and shape its Turn with ui.web.present. Every
 failure leaves as an ``ApiError``, which the server turns into the contract's JSON error.
 """
 
@@ -27,15 +27,17 @@ from pydantic import (
     model_validator,
 )
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import StreamingResponse
 
 from rag.answer.messages import format_date, text
 from rag.chat import Done, Engine, Event, Token
 from rag.config import Settings
-from rag.errors import InputError, ModelError, NewsragError, StoreError
-from rag.manifest import ArticleRecord, Manifest
+from rag.errors import NewsragError
+from rag.manifest import ArticleRecord
 from rag.types import Filters, Message, Turn
 
+from .deps import engine_of, services_of, settings_of
+from .errors import ApiError, answering_error
 from .input_checks import Text, valid_text
 from .present import (
     article_json,
@@ -47,40 +49,15 @@ from .present import (
     sync_status_json,
     turn_json,
 )
-from .services import NotReady, Services
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 KEEPALIVE_S = 10.0  # an SSE comment at least this often while an answer is being written
 
 
-class ApiError(Exception):
-    """A request that fails in a way the person can understand: status, code, message."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.field = field
-        self.headers = headers or {}
-
-    def response(self) -> JSONResponse:
-        body = error_json(self.code, self.message, self.field)
-        return JSONResponse(body, status_code=self.status, headers=self.headers)
-
-
 # --- request bodies -------------------------------------------------------------------------
 # Every text field is ``Text`` and every free-form one is checked by ``valid_text``: a lone
-# surrogate or a deep nesting is a 422 naming the field, not a 500 later (ui/input_checks.py).
+# surrogate or a deep nesting is a 422 naming the field, not a 500 later (ui/web/input_checks.py).
 FreeForm = Annotated[list[dict[str, Any]], BeforeValidator(valid_text)]
 
 
@@ -167,43 +144,6 @@ class ChatCompletionIn(BaseModel):
 
 
 # --- shared helpers -------------------------------------------------------------------------
-def services_of(request: Request) -> Services:
-    services: Services = request.app.state.services
-    return services
-
-
-def settings_of(request: Request) -> Settings:
-    return services_of(request).settings
-
-
-def engine_of(request: Request) -> Engine:
-    """The engine, or a 503 that says why there is none (still loading, no index…)."""
-    services = services_of(request)
-    try:
-        return services.engine()
-    except NewsragError as err:
-        raise unavailable(err, services.settings) from err
-
-
-def unavailable(err: NewsragError, settings: Settings) -> ApiError:
-    if isinstance(err, NotReady):
-        return ApiError(503, "not_ready", str(err), headers={"Retry-After": "5"})
-    if isinstance(err, StoreError) and not (settings.index_dir / Manifest.FILENAME).exists():
-        return ApiError(503, "no_index", str(err))
-    return ApiError(503, "not_ready", str(err))
-
-
-def answering_error(err: NewsragError) -> ApiError:
-    """An error raised while answering, as the status a client can act on."""
-    if isinstance(err, ModelError):
-        return ApiError(502, "llm_unreachable", str(err))
-    if isinstance(err, StoreError):
-        return ApiError(503, "not_ready", str(err))
-    if isinstance(err, InputError):
-        return ApiError(422, "validation", str(err))
-    return ApiError(500, "internal", str(err))
-
-
 def checked_question(question: str, settings: Settings, field: str = "question") -> str:
     question = question.strip()
     if not question:

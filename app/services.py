@@ -9,7 +9,7 @@ Once loaded, a ``Refresher`` keeps the served index current in the background (r
 and ``write`` gives the admin routes the one way to write the index while it is served: one
 write at a time, under the index's writer lock (held by ``newsrag serve`` itself on an embedded
 index), on a manifest connection of its own; when it returns, questions see what it wrote.
-The sources' syncs (``syncs``: ui/sync_scheduler.py, in the background and for POST
+The sources' syncs (``syncs``: app/sync_scheduler.py, in the background and for POST
 /api/admin/sync) are writes like any other.
 """
 
@@ -26,17 +26,20 @@ from typing import TYPE_CHECKING, TypeVar
 from rag.chat import Engine
 from rag.config import Settings
 from rag.errors import IndexBusyError, NewsragError
+from rag.index import ArchiveIndex
+from rag.manifest import Manifest
 from rag.refresh import Refresher
 from rag.writer_lock import WriterLock
 
+from .compose import engine_parts, ingestor_for
+from .feedback import FeedbackStore
+from .ratelimit import RateLimiter
+from .sources import has_sources
+from .status import ArchiveStatus, Counters
 from .sync_scheduler import SyncScheduler
 
 if TYPE_CHECKING:
     from ingest.sync import Ingestor
-
-    from .feedback import FeedbackStore
-    from .metrics import Metrics
-    from .security import RateLimiter
 
 T = TypeVar("T")
 
@@ -54,33 +57,13 @@ class WriteBusy(IndexBusyError):
     """Another write through this server is running."""
 
 
-@dataclass(frozen=True)
-class ArchiveStatus:
-    articles: int
-    chunks: int
-    last_updated: float | None  # when the set of articles last changed (epoch seconds)
-    generation: int  # the manifest's
-    serving_generation: int  # the one questions are answered from
-    refreshed_at: float | None
-    refresh_seconds: float | None
-    refresh_error: str | None
-    store: str  # "embedded" or "chroma server"
-    writes_here: bool  # this server holds the index's writer lock
-    answer_judge: str = "off"  # "on", "off" or "unavailable" (rag/answer/judge)
-    answer_judge_problem: str | None = None
-
-    @property
-    def up_to_date(self) -> bool:
-        return self.serving_generation == self.generation
-
-
 @dataclass
 class Services:
     settings: Settings
-    load: Callable[[Settings], Engine] | None = None  # default: ui.compose.engine_parts
-    feedback: FeedbackStore | None = None  # attached by ui.server.create_app
+    load: Callable[[Settings], Engine] | None = None  # default: app.compose.engine_parts
+    feedback: FeedbackStore | None = None  # attached by ui.web.server.create_app
     limiter: RateLimiter | None = None
-    metrics: Metrics | None = None  # attached by ui.server.create_app
+    metrics: Counters | None = None  # attached by ui.web.server.create_app (ui/web/metrics.py)
     writer_lock: WriterLock | None = None  # held for the process's life by `serve` (embedded)
     url: str | None = None  # where this server is reached, for the lock's holder details
     refresher: Refresher | None = None
@@ -137,8 +120,6 @@ class Services:
             if self.load is not None:
                 self._engine = self.load(self.settings)
             else:
-                from .compose import engine_parts
-
                 parts = engine_parts(self.settings, create=self.fills_itself())
                 self._closers.append(parts.close)
                 self._engine = parts.engine
@@ -159,8 +140,6 @@ class Services:
 
     def fills_itself(self) -> bool:
         """No index yet, but sources that this server's background sync will read into it."""
-        from .sources_view import has_sources
-
         settings = self.settings
         return (
             settings.sync != "off"
@@ -299,11 +278,6 @@ class WriteSession:
     """One write through the server (see Services.begin_write); ``run`` closes it."""
 
     def __init__(self, services: Services, kind: str = "ingest") -> None:
-        from rag.index import ArchiveIndex
-        from rag.manifest import Manifest
-
-        from .compose import ingestor_for
-
         engine = services.engine()
         if not services._write_mutex.acquire(blocking=False):
             raise WriteBusy(services.busy_message())

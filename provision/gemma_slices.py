@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 
-from .errors import ModelError
+from rag.errors import ModelError
 
 log = logging.getLogger(__name__)
 
@@ -293,7 +293,7 @@ def assemble(
     """Download every slice, join them, extract the model into ``out_dir`` and verify it.
 
     ``out_dir`` should be a fresh temporary folder: on error, whatever was written may be
-    left there for the caller to delete (``rag.models`` builds in a temporary folder and
+    left there for the caller to delete (``provision.install`` builds in a temporary folder and
     renames it into place only after everything verified).
     """
     say = progress or (lambda _msg: None)

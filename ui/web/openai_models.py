@@ -4,7 +4,7 @@ Open WebUI, LibreChat and the like ask a server for its models before they let a
 and stopped at our 404. There is one model, ``newsrag``: the archive's answerer, whichever
 answers (extractive or an LLM); ``/v1/chat/completions`` takes it (and, as before, any other
 name, which it echoes). The routes sit under ``/v1`` and so pass the same checks as the chat
-route (ui/security.py: API key, origin). An unknown id is a 404 in OpenAI's error shape, which
+route (ui/web/security.py: API key, origin). An unknown id is a 404 in OpenAI's error shape, which
 is also the contract's: ``{"error": {"code", "message", "type", "param"}}``.
 """
 

@@ -1,9 +1,9 @@
-"""The full-page web chat (Gradio), mounted at ``/`` by ui/server.py.
+"""The full-page web chat (Gradio), mounted at ``/`` by ui/web/server.py.
 
 Answers stream into a ``gr.Chatbot`` whose messages are HTML built here: markdown rendering is
 off, so nothing an article or an LLM writes is ever interpreted. Every untrusted string (the
 answer, titles, quotes, sources, error messages) goes through ``html.escape`` before it is put
-in a tag, links are http(s) or our own ``/articles/…`` page (ui.present.article_link), and
+in a tag, links are http(s) or our own ``/articles/…`` page (ui.web.present.article_link), and
 Gradio's own sanitizer runs on top as a second fence. Each answer carries its sources panel:
 numbered cards, the supporting sentence highlighted, and every ``[n]`` links to its card.
 
@@ -24,6 +24,7 @@ from typing import Any
 
 import gradio as gr
 
+from app.services import Services
 from rag.answer.messages import format_date
 from rag.chat import Done, Token
 from rag.errors import NewsragError
@@ -32,7 +33,6 @@ from rag.types import Citation, Filters, Message, Passage, Turn
 from .i18n import EXAMPLES, LANGS, language_name, pick_lang, t
 from .present import article_link, citation_json
 from .security import client_key
-from .services import Services
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ CSS = """
 .nr-quote mark { background: #fff2a8; color: #1b1b1b; padding: 0 1px; }
 .nr-closest { margin: 6px 0 0; }
 """
-# what ui/server.py passes to gr.mount_gradio_app (Gradio 6 takes css at mount time); no run
+# what ui/web/server.py passes to gr.mount_gradio_app (Gradio 6 takes css at mount time); no run
 # history: questions are not kept in the browser's storage
 MOUNT_OPTIONS: dict[str, Any] = {"css": CSS, "footer_links": [], "run_history": False}
 

@@ -19,7 +19,7 @@ index's writer lock and what it is writing, and each source's articles, last and
 
 The registry is the app's own (not prometheus_client's global one), so several apps in one
 process (the tests) never share counts. ``NEWSRAG_METRICS_KEY``, when set, is required as a
-bearer token; the door (ui/security.py) lets /metrics through like ``/healthz``, without the API
+bearer token; the door (ui/web/security.py) lets /metrics through like ``/healthz``, without the API
 keys' check or the SSO header, since Prometheus scrapes it directly.
 """
 
@@ -55,9 +55,8 @@ from .present import error_json
 from .security import sent_key
 
 if TYPE_CHECKING:
+    from app.services import Services
     from ingest.source_sync import SyncReport
-
-    from .services import Services
 
 log = logging.getLogger(__name__)
 router = APIRouter()

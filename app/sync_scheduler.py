@@ -29,16 +29,17 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 from ingest.registry import Source, SourceRegistry
 from ingest.source_sync import SyncReport, sync_sources
+from ingest.sync import Ingestor
+from rag.chat import Engine
+from rag.config import Settings
 from rag.errors import IndexBusyError, NewsragError
-from rag.types import Problem
 
-if TYPE_CHECKING:
-    from .services import Services, WriteSession
+from .sources import article_counts
+from .status import Counters, SourceState, SyncRun, SyncStatus
 
 log = logging.getLogger(__name__)
 
@@ -51,53 +52,28 @@ class _Stopped(BaseException):
     """Raised at a sync's next step when the server closes (not an error of the sync)."""
 
 
-@dataclass(frozen=True)
-class SyncRun:
-    """One sync through this server, finished or failed."""
-
-    trigger: str  # "schedule" (the background thread) or "admin" (POST /api/admin/sync)
-    started_at: float
-    finished_at: float
-    sources: tuple[str, ...]  # the sources it synced
-    added: int = 0
-    updated: int = 0
-    problems: int = 0
-    error: str | None = None  # why it failed as a whole (then nothing else is known)
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class SourceState:
-    """A source as /api/status shows it."""
+class WriteSession(Protocol):
+    """One write to the served index (app.services.WriteSession); ``run`` closes it."""
 
-    name: str
-    kind: str  # web | folder
-    location: str  # its URL, or the folder
-    detected: str | None
-    every_seconds: int
-    last_sync_at: float | None
-    next_sync_at: float  # when it is due (its first sync: at once)
-    articles: int  # stored articles it gave
-    reached: bool | None  # the last sync read the source itself (None: never synced)
-    added: int  # by its last sync
-    updated: int
-    problems: tuple[Problem, ...]  # of its last sync, by URL
+    def run(self, work: Callable[[Ingestor], T]) -> T: ...
 
 
-@dataclass(frozen=True)
-class SyncStatus:
-    mode: str  # NEWSRAG_SYNC: on, off or auto
-    background: bool  # this process syncs the due sources by itself
-    running: str | None  # what sync runs now ("schedule" or "admin"), if one does
-    running_since: float | None
-    next_sync_at: float | None  # when the next source is due; None without sources
-    waiting: str | None  # why a due sync could not start yet (another write)
-    error: str | None  # why the sources cannot be read, or why the last sync failed
-    last: SyncRun | None  # the last sync that synced something, or failed
-    sources: tuple[SourceState, ...]
+class SyncHost(Protocol):
+    """What the scheduler needs from the server it runs in (app.services.Services)."""
+
+    settings: Settings
+    metrics: Counters | None
+
+    def begin_write(self, kind: str = "ingest") -> WriteSession: ...
+
+    def engine(self) -> Engine: ...
 
 
 class SyncScheduler:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: SyncHost) -> None:
         self.services = services
         self.settings = services.settings
         self._stop = threading.Event()
@@ -279,8 +255,6 @@ class SyncScheduler:
     def sources(self) -> tuple[SourceState, ...]:
         """The sources with their last sync and articles; read again only when the sources
         or the archive changed (the counts read every article id)."""
-        from .sources_view import article_counts
-
         index_dir = self.settings.index_dir
         if not SourceRegistry.exists(index_dir):
             return ()

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.registry import SourceRegistry
 from ingest.stories import StoryLinker
 from ingest.sync import Ingestor
 from rag.answer import Answerer
@@ -24,6 +25,7 @@ from rag.errors import ModelError, StoreError
 from rag.index import ArchiveIndex, delete_index, read_info
 from rag.manifest import Manifest
 from rag.models import language_centroids
+from rag.rerank import CrossEncoderReranker
 from rag.retrieval import RetrievalConfig, Retriever
 from rag.writer_lock import WriterLock
 
@@ -120,8 +122,6 @@ def rebuild_keeping_sources(settings: Settings) -> None:
     last reports describe the index being deleted, so they go with it: the next sync reads
     every source afresh into the new index.
     """
-    from ingest.registry import SourceRegistry
-
     kept = []
     if SourceRegistry.exists(settings.index_dir):
         with SourceRegistry(settings.index_dir) as registry:
@@ -216,6 +216,7 @@ def engine_parts(settings: Settings, *, lang: str = "en", create: bool = False) 
     answerer: Answerer
     rewriter: Rewriter | None = None
     if settings.llm:
+        # LangChain and its clients take seconds to import: only when an LLM is configured
         from rag.answer.llm import LLMAnswerer, LLMRewriter, build_chat_model, parse_llm_spec
 
         spec = parse_llm_spec(settings.llm)
@@ -233,8 +234,6 @@ def engine_parts(settings: Settings, *, lang: str = "en", create: bool = False) 
         answerer = ExtractiveAnswerer(embedder, judge=chosen.judge, judge_problem=chosen.problem)
     reranker = None
     if settings.reranker:
-        from rag.rerank import CrossEncoderReranker
-
         reranker = CrossEncoderReranker(settings.reranker, device=settings.device)
     engine = Engine(
         retriever,

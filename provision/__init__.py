@@ -1,0 +1,1 @@
+"""Provisioning: what `newsrag models install` runs once, beside the engine (see install.py)."""
