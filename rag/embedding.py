@@ -19,9 +19,10 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .errors import ModelError
+from .onnx_embedder import ONNX_FILE
 
 if TYPE_CHECKING:
-    from .models import ResolvedModel
+    from .models import ModelSpec, ResolvedModel
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,13 @@ class Embedder(Protocol):
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class ModelEmbedder(Embedder, Protocol):
+    """An embedder of a model that may be in the catalogue (rag/models.py): its spec carries
+    the calibrated thresholds and the language centroids."""
+
+    spec: ModelSpec | None
 
 
 class VectorCache:
@@ -236,7 +244,7 @@ class LazyEmbedder:
     def __init__(
         self,
         resolved: ResolvedModel,
-        load: Callable[[], SentenceTransformerEmbedder],
+        load: Callable[[], ModelEmbedder],
         *,
         label: str,
     ) -> None:
@@ -244,7 +252,7 @@ class LazyEmbedder:
         self.label = label
         self._resolved = resolved
         self._load = load
-        self._model: SentenceTransformerEmbedder | None = None
+        self._model: ModelEmbedder | None = None
         self._lock = threading.Lock()
 
     def check_reachable(self) -> LazyEmbedder:
@@ -257,7 +265,7 @@ class LazyEmbedder:
     def loaded(self) -> bool:
         return self._model is not None
 
-    def model(self) -> SentenceTransformerEmbedder:
+    def model(self) -> ModelEmbedder:
         """The real embedder, loaded now if it was not yet."""
         if self._model is None:
             with self._lock:
@@ -292,11 +300,13 @@ def load_embedder(
     device: str = "cpu",
     batch_size: int = 16,
     quantize: str = "none",
-) -> SentenceTransformerEmbedder:
+    runtime: str = "auto",
+) -> ModelEmbedder:
     """Resolve a model setting (registry name, hub id or folder) and load it."""
     return lazy_embedder(
-        model, models_dir, device=device, batch_size=batch_size, quantize=quantize
-    ).model()
+        model, models_dir, device=device, batch_size=batch_size, quantize=quantize,
+        runtime=runtime,
+    ).model()  # fmt: skip
 
 
 def lazy_embedder(
@@ -306,14 +316,39 @@ def lazy_embedder(
     device: str = "cpu",
     batch_size: int = 16,
     quantize: str = "none",
+    runtime: str = "auto",
 ) -> LazyEmbedder:
-    """Resolve a model setting (registry name, hub id or folder); load it when first used."""
+    """Resolve a model setting (registry name, hub id or folder); load it when first used.
+
+    ``runtime``: "onnx" runs the folder's export (rag/onnx_embedder.py), "torch"
+    sentence-transformers, "auto" the export when there is one and the vectors are fp32."""
     from .models import resolve
 
     resolved = resolve(model, models_dir)
+    exported = resolved.local and (Path(resolved.name_or_path) / ONNX_FILE).is_file()
+    if runtime == "onnx" and not exported:
+        raise ModelError(
+            f"NEWSRAG_EMBEDDING_RUNTIME=onnx, but {resolved.name_or_path} has no {ONNX_FILE}; "
+            f"reinstall the model with `newsrag models install NAME --force` (it writes the "
+            "export), or set NEWSRAG_EMBEDDING_RUNTIME=auto."
+        )
+    if runtime == "onnx" and quantize != "none":
+        raise ModelError("NEWSRAG_QUANTIZE=int8 runs on torch; set NEWSRAG_EMBEDDING_RUNTIME=auto.")
+    use_onnx = exported and quantize == "none" and device == "cpu" and runtime != "torch"
 
-    def load() -> SentenceTransformerEmbedder:
-        log.info("loading embedding model %s from %s", resolved.label, resolved.name_or_path)
+    def load() -> ModelEmbedder:
+        log.info(
+            "loading embedding model %s from %s (%s)", resolved.label, resolved.name_or_path,
+            "onnxruntime" if use_onnx else "torch",
+        )  # fmt: skip
+        if use_onnx:
+            from .onnx_embedder import OnnxEmbedder
+
+            prompts = dict(resolved.spec.prompts) if resolved.spec else {}
+            return OnnxEmbedder(
+                Path(resolved.name_or_path), label=resolved.label, prompts=prompts,
+                spec=resolved.spec,
+            )  # fmt: skip
         return SentenceTransformerEmbedder(
             resolved,
             device=device,

