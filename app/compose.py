@@ -17,7 +17,7 @@ from rag.config import Settings
 from rag.embedding import (
     Embedder,
     LazyEmbedder,
-    SentenceTransformerEmbedder,
+    ModelEmbedder,
     lazy_embedder,
     load_embedder,
 )
@@ -44,7 +44,7 @@ class IngestParts:
         self.lock.release()
 
 
-def language_shift(settings: Settings, embedder: SentenceTransformerEmbedder) -> float:
+def language_shift(settings: Settings, embedder: ModelEmbedder) -> float:
     if settings.language_shift is not None:
         return settings.language_shift
     return embedder.spec.language_shift if embedder.spec else 0.0
@@ -57,13 +57,14 @@ def story_threshold(settings: Settings, embedder: Embedder) -> float:
     return spec.story_threshold if spec else StoryLinker.threshold
 
 
-def embedder_for(settings: Settings) -> SentenceTransformerEmbedder:
+def embedder_for(settings: Settings) -> ModelEmbedder:
     return load_embedder(
         settings.embedding_model,
         settings.models_dir,
         device=settings.device,
         batch_size=settings.embed_batch_size,
         quantize=settings.quantize,
+        runtime=settings.embedding_runtime,
     )
 
 
@@ -74,6 +75,7 @@ def lazy_embedder_for(settings: Settings) -> LazyEmbedder:
         device=settings.device,
         batch_size=settings.embed_batch_size,
         quantize=settings.quantize,
+        runtime=settings.embedding_runtime,
     )
 
 
@@ -143,7 +145,7 @@ class JudgeChoice:
     problem: str | None = None
 
 
-def judge_for(settings: Settings, embedder: SentenceTransformerEmbedder) -> JudgeChoice:
+def judge_for(settings: Settings, embedder: ModelEmbedder) -> JudgeChoice:
     """The judge that ``settings.judge`` names for this embedding model. A missing, corrupt
     or foreign file is a problem reported, not a failure: the answerer works without it."""
     choice = settings.judge.strip()
@@ -166,7 +168,7 @@ def judge_for(settings: Settings, embedder: SentenceTransformerEmbedder) -> Judg
 class EngineParts:
     engine: Engine
     index: ArchiveIndex
-    embedder: SentenceTransformerEmbedder
+    embedder: ModelEmbedder
 
     def close(self) -> None:
         self.index.close()
@@ -188,7 +190,7 @@ def open_index_for_queries(
     return ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
 
 
-def refusal(settings: Settings, embedder: SentenceTransformerEmbedder) -> dict[str, float]:
+def refusal(settings: Settings, embedder: ModelEmbedder) -> dict[str, float]:
     """The model's calibrated refusal arguments; NEWSRAG_REFUSAL_THRESHOLD overrides one."""
     found = embedder.spec.refusal() if embedder.spec else {"refusal_threshold": 0.80}
     if settings.refusal_threshold is not None:

@@ -61,13 +61,24 @@ def percentiles(ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-def timed(fn: Callable[[Any], Any], items: Sequence[Any], clients: int) -> dict[str, float]:
-    """Latency of ``fn`` over ``items``, from ``clients`` threads at once."""
+def timed(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    clients: int,
+    stages: list[dict[str, float]] | None = None,
+) -> dict[str, float]:
+    """Latency of ``fn`` over ``items``, from ``clients`` threads at once; each call's
+    stages (rag/stages.py) appended to ``stages`` when it is given."""
+    from rag.stages import collect
 
     def one(item: Any) -> float:
         t = time.perf_counter()
-        fn(item)
-        return (time.perf_counter() - t) * 1000
+        with collect() as ms:
+            fn(item)
+        took = (time.perf_counter() - t) * 1000
+        if stages is not None:
+            stages.append(ms)
+        return took
 
     t0 = time.perf_counter()
     if clients == 1:
@@ -135,6 +146,12 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=120, help="questions per latency run")
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--skip-quality", action="store_true", help="speed only")
+    ap.add_argument(
+        "--runtime",
+        choices=["auto", "onnx", "torch"],
+        default="auto",
+        help="the embedding model's runtime (rag/onnx_embedder.py)",
+    )
     args = ap.parse_args()
 
     from app.compose import engine_parts
@@ -152,11 +169,15 @@ def main() -> None:
     tutorial = tutorial_store(args.workdir / "tutorial", args.model)
     out["tutorial_chunks"] = tutorial._collection.count()
 
-    settings = Settings(index_dir=index_dir, embedding_model=args.model)
+    settings = Settings(
+        index_dir=index_dir, embedding_model=args.model, embedding_runtime=args.runtime
+    )
     rss_before = peak_mb()
     parts = engine_parts(settings)
     engine, index, embedder = parts.engine, parts.index, parts.embedder
     engine.warm_up()
+    loaded = embedder.model() if hasattr(embedder, "model") else embedder
+    out["embedding_runtime"] = type(loaded).__name__
     out["index"] = {"articles": index.manifest.count(), "chunks": index.store.chunks.count()}
     out["engine_loaded_peak_mb"] = round(peak_mb(), 0)
     out["engine_load_mb"] = round(peak_mb() - rss_before, 0)
@@ -223,10 +244,16 @@ def main() -> None:
     ]
     speed: dict[str, Any] = {}
     for name, fn, single, concurrent in runs:
+        laps: list[dict[str, float]] = []
         speed[name] = {
-            "single": timed(fn, single, 1),
+            "single": timed(fn, single, 1, laps),
             f"concurrent_{args.clients}": timed(fn, concurrent, args.clients),
         }
+        if any(laps):  # where one client's time goes: p50 of each stage, in milliseconds
+            names = dict.fromkeys(k for lap in laps for k in lap)
+            speed[name]["stages_p50_ms"] = {
+                k: round(statistics.median(lap.get(k, 0.0) for lap in laps), 1) for k in names
+            }
         print(name, json.dumps(speed[name]), file=sys.stderr)
     out["speed"] = {"requests": n, **speed}
     out["peak_mb"] = round(peak_mb(), 0)

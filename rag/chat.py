@@ -36,6 +36,7 @@ from .language import detect_query_language
 from .mentions import PassageWords, mentions
 from .question import Term, analyse
 from .retrieval import Retriever, TimeRange, is_year_of
+from .stages import record, stage
 from .timeparse import TimeIntent, parse_time
 from .types import Filters, Message, Passage, Turn, date_number
 
@@ -184,9 +185,10 @@ class Engine:
     def search(
         self, query: str, *, k: int = 10, filters: Filters | None = None, lang: str | None = None
     ) -> list[Passage]:
-        lang = detect_query_language(query, default=lang or self.default_lang)
+        with stage("question"):
+            lang = detect_query_language(query, default=lang or self.default_lang)
+            intent = parse_time(query, lang)
         given = filters or Filters()
-        intent = parse_time(query, lang)
         return self.retriever.search(
             query, lang=lang, k=k, filters=given, recency=intent.recency,
             when=self.asked_time(intent, given),
@@ -255,6 +257,7 @@ class Engine:
             nonlocal clock
             now = time.perf_counter()
             timings[stage] = round((now - clock) * 1000, 1)
+            record(stage.removesuffix("_ms"), (now - clock) * 1000)
             clock = now
 
         started = clock
@@ -263,7 +266,8 @@ class Engine:
         conversation = list(history)[-REWRITE_HISTORY:]
         history = conversation[-self.max_history :]
         default = lang or _last_lang(history) or self.default_lang
-        lang = detect_query_language(question, default=default)
+        with stage("question"):
+            lang = detect_query_language(question, default=default)
         query = self.rewriter.rewrite(question, conversation, lang) if history else question
         # "Quando?" after an English question is answered in Italian, but the question it
         # became ("Quando? Who attacked the base at Acharan?") is searched and checked as the
@@ -341,7 +345,8 @@ class Engine:
         it. The names and time it gives are the ones the passages must have ("E Baghuz, nel
         2019?" after a question on Raqqa in 2017); one that gives none ("And when?") asks
         about the names and time of the question before it."""
-        intent = parse_time(query, lang)
+        with stage("question"):
+            intent = parse_time(query, lang)
         if follow_up:
             own = parse_time(follow_up, lang)
             if own.date_from or own.date_to:
@@ -357,7 +362,8 @@ class Engine:
         checked = query
         if follow_up and analyse(follow_up, lang).terms:
             checked = follow_up
-        passages, refusal = self._check(checked, lang, passages, when, named=checked != query)
+        with stage("check"):
+            passages, refusal = self._check(checked, lang, passages, when, named=checked != query)
         if refusal is None and self.context_chunks:
             passages = self._widen(passages)
         return Retrieved(passages, given, refusal)

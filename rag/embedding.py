@@ -10,7 +10,6 @@ import logging
 import os
 import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -19,7 +18,9 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .errors import ModelError
-from .models import ResolvedModel, resolve
+from .models import ModelSpec, ResolvedModel, resolve
+from .onnx_embedder import ONNX_FILE, OnnxEmbedder
+from .vector_cache import VectorCache
 
 log = logging.getLogger(__name__)
 
@@ -46,34 +47,11 @@ class Embedder(Protocol):
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
 
 
-class VectorCache:
-    """Vectors by text; beyond ``size`` the least recently used go. Safe across threads."""
+class ModelEmbedder(Embedder, Protocol):
+    """An embedder of a model that may be in the catalogue (rag/models.py): its spec carries
+    the calibrated thresholds and the language centroids."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def vectors(
-        self, texts: Sequence[str], compute: Callable[[list[str]], np.ndarray]
-    ) -> np.ndarray:
-        """One row per text: remembered ones from here, the others from ``compute``."""
-        found: dict[str, np.ndarray] = {}
-        with self._lock:
-            for t in texts:
-                if t in self._items:
-                    self._items.move_to_end(t)
-                    found[t] = self._items[t]
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            fresh = compute(missing)
-            fresh.setflags(write=False)
-            found.update(zip(missing, fresh, strict=True))
-            with self._lock:
-                self._items.update(zip(missing, fresh, strict=True))
-                while len(self._items) > self.size:
-                    self._items.popitem(last=False)
-        return np.stack([found[t] for t in texts])
+    spec: ModelSpec | None
 
 
 class SentenceTransformerEmbedder:
@@ -234,7 +212,7 @@ class LazyEmbedder:
     def __init__(
         self,
         resolved: ResolvedModel,
-        load: Callable[[], SentenceTransformerEmbedder],
+        load: Callable[[], ModelEmbedder],
         *,
         label: str,
     ) -> None:
@@ -242,7 +220,7 @@ class LazyEmbedder:
         self.label = label
         self._resolved = resolved
         self._load = load
-        self._model: SentenceTransformerEmbedder | None = None
+        self._model: ModelEmbedder | None = None
         self._lock = threading.Lock()
 
     def check_reachable(self) -> LazyEmbedder:
@@ -255,7 +233,7 @@ class LazyEmbedder:
     def loaded(self) -> bool:
         return self._model is not None
 
-    def model(self) -> SentenceTransformerEmbedder:
+    def model(self) -> ModelEmbedder:
         """The real embedder, loaded now if it was not yet."""
         if self._model is None:
             with self._lock:
@@ -290,11 +268,13 @@ def load_embedder(
     device: str = "cpu",
     batch_size: int = 16,
     quantize: str = "none",
-) -> SentenceTransformerEmbedder:
+    runtime: str = "auto",
+) -> ModelEmbedder:
     """Resolve a model setting (registry name, hub id or folder) and load it."""
     return lazy_embedder(
-        model, models_dir, device=device, batch_size=batch_size, quantize=quantize
-    ).model()
+        model, models_dir, device=device, batch_size=batch_size, quantize=quantize,
+        runtime=runtime,
+    ).model()  # fmt: skip
 
 
 def lazy_embedder(
@@ -304,12 +284,35 @@ def lazy_embedder(
     device: str = "cpu",
     batch_size: int = 16,
     quantize: str = "none",
+    runtime: str = "auto",
 ) -> LazyEmbedder:
-    """Resolve a model setting (registry name, hub id or folder); load it when first used."""
-    resolved = resolve(model, models_dir)
+    """Resolve a model setting (registry name, hub id or folder); load it when first used.
 
-    def load() -> SentenceTransformerEmbedder:
-        log.info("loading embedding model %s from %s", resolved.label, resolved.name_or_path)
+    ``runtime``: "onnx" runs the folder's export (rag/onnx_embedder.py), "torch"
+    sentence-transformers, "auto" the export when there is one and the vectors are fp32."""
+    resolved = resolve(model, models_dir)
+    exported = resolved.local and (Path(resolved.name_or_path) / ONNX_FILE).is_file()
+    if runtime == "onnx" and not exported:
+        raise ModelError(
+            f"NEWSRAG_EMBEDDING_RUNTIME=onnx, but {resolved.name_or_path} has no {ONNX_FILE}; "
+            f"reinstall the model with `newsrag models install NAME --force` (it writes the "
+            "export), or set NEWSRAG_EMBEDDING_RUNTIME=auto."
+        )
+    if runtime == "onnx" and quantize != "none":
+        raise ModelError("NEWSRAG_QUANTIZE=int8 runs on torch; set NEWSRAG_EMBEDDING_RUNTIME=auto.")
+    use_onnx = exported and quantize == "none" and device == "cpu" and runtime != "torch"
+
+    def load() -> ModelEmbedder:
+        log.info(
+            "loading embedding model %s from %s (%s)", resolved.label, resolved.name_or_path,
+            "onnxruntime" if use_onnx else "torch",
+        )  # fmt: skip
+        if use_onnx:
+            prompts = dict(resolved.spec.prompts) if resolved.spec else {}
+            return OnnxEmbedder(
+                Path(resolved.name_or_path), label=resolved.label, prompts=prompts,
+                spec=resolved.spec,
+            )  # fmt: skip
         return SentenceTransformerEmbedder(
             resolved,
             device=device,

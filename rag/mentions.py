@@ -27,6 +27,7 @@ that are names in both languages ("Acharan", "Nigeria", "Homs") are asked of eve
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
@@ -79,12 +80,24 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 
 def plain(text: str) -> str:
     """Lower case without accents; apostrophes and hyphens as spaces."""
-    decomposed = unicodedata.normalize("NFKD", text.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).replace("’", "'")
+    low = text.lower()
+    if low.isascii():
+        return low
+    return unicodedata.normalize("NFKD", low).translate(_combining()).replace("’", "'")
+
+
+@lru_cache(maxsize=1)
+def _combining() -> dict[int, None]:
+    """Every combining mark, to be deleted by ``str.translate``: in C, where a Python loop
+    over a passage's characters cost 5 ms a chunk (bench/query.py's name counting)."""
+    return {c: None for c in range(sys.maxunicode + 1) if unicodedata.combining(chr(c))}
 
 
 def _glued(text: str) -> str:
-    return re.sub(r"[\W_]+", "", plain(text))
+    return _NOT_WORD.sub("", plain(text))
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def translatable(word: str, question_lang: str, passage_lang: str) -> bool:
@@ -102,15 +115,21 @@ class PassageWords:
     def __init__(self, text: str, lang: str) -> None:
         self.lang = lang
         self.text = plain(text)
-        self.glued = _glued(text)
+        self.glued = _NOT_WORD.sub("", self.text)
         self.tokens = frozenset(_TOKEN.findall(self.text))
         self.long_tokens = [t for t in self.tokens if len(t) >= 4]
-        self.stems = frozenset(
-            s for x in ("it", "en") for s in _stemmer(x).stemWords(list(self.tokens))
-        )
+        self._stems: frozenset[str] | None = None
         self.numbers = frozenset(
             re.sub(r"[.,]", "", n) for n in re.findall(r"\d+(?:[.,]\d{3})*", text)
         )
+
+    @property
+    def stems(self) -> frozenset[str]:
+        """The tokens' Italian and English stems, made when first asked for: most lookups
+        end at a token, a phrase or an alias."""
+        if self._stems is None:
+            self._stems = frozenset(s for t in self.tokens for s in _stems_of(t))
+        return self._stems
 
     def has_word(self, word: str) -> bool:
         w = plain(word)
@@ -142,6 +161,12 @@ class PassageWords:
         return bool(words) and all(w in self.tokens for w in words)
 
 
+@lru_cache(maxsize=65536)
+def _stems_of(token: str) -> tuple[str, str]:
+    """A word's Italian and English stems (the same words come back in every passage)."""
+    return _stemmer("it").stemWord(token), _stemmer("en").stemWord(token)
+
+
 @lru_cache(maxsize=1)
 def _country_names() -> tuple[frozenset[str], ...]:
     """Every country's English and Italian names ("Chad" / "Ciad", "Jordan" / "Giordania"),
@@ -165,11 +190,16 @@ def is_country(name: str) -> bool:
     return any(key in group for group in _country_names())
 
 
-def _aliases(term: str) -> Iterable[str]:
-    key = " ".join(_TOKEN.findall(plain(term)))
+@lru_cache(maxsize=4096)
+def _aliases(term: str) -> tuple[str, ...]:
+    """The other names of ``term``'s organisation or country (ALIASES, ``_country_names``)."""
+    low = plain(term)
+    key = " ".join(_TOKEN.findall(low))
+    out: list[str] = []
     for group in (*ALIASES, *_country_names()):
-        if key in group or plain(term) in group:
-            yield from group
+        if key in group or low in group:
+            out += group
+    return tuple(out)
 
 
 def _number_forms(text: str) -> set[str]:

@@ -35,6 +35,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -50,6 +51,7 @@ from .index import ArchiveIndex
 from .manifest import ArticleRecord
 from .mentions import PassageWords, mentions
 from .question import Term, terms
+from .stages import stage
 from .store import Neighbour
 from .types import Filters, Passage, date_number
 
@@ -179,7 +181,12 @@ class Retriever:
             raise ValueError("k must be at least 1")
         cfg = self.config
         filters = filters or Filters()
-        qvec = query_vector if query_vector is not None else self.embedder.embed_queries([query])[0]
+        with stage("embed"):
+            qvec = (
+                query_vector
+                if query_vector is not None
+                else self.embedder.embed_queries([query])[0]
+            )
         want_lang = filters.lang  # only the person's filter chooses a story's version
         expand = cfg.expand_stories or not filters.lang
 
@@ -189,12 +196,15 @@ class Retriever:
             return []
         unit = self.index.lexical().full_match(query, lang) if cfg.lexical_norm == "query" else 0.0
         if cfg.coverage != "off":
-            _cover(candidates, query, lang, when or TimeRange())
-        self._fuse(candidates, recency, when or TimeRange(), unit)
-        best_per_article: dict[str, _Candidate] = {}
-        for c in sorted(candidates, key=lambda c: c.key, reverse=True):
-            best_per_article.setdefault(c.article_id, c)
-        return self._one_per_story(best_per_article, want_lang, filters, qvec, moved, k)
+            with stage("names"):
+                _cover(candidates, query, lang, when or TimeRange())
+        with stage("fuse"):
+            self._fuse(candidates, recency, when or TimeRange(), unit)
+            best_per_article: dict[str, _Candidate] = {}
+            for c in sorted(candidates, key=lambda c: c.key, reverse=True):
+                best_per_article.setdefault(c.article_id, c)
+        with stage("stories"):
+            return self._one_per_story(best_per_article, want_lang, filters, qvec, moved, k)
 
     def _moved_queries(self, qvec: np.ndarray, lang: str) -> dict[str, np.ndarray]:
         """The question's vector moved into each other language that has a centroid."""
@@ -221,7 +231,7 @@ class Retriever:
     ) -> list[_Candidate]:
         n = self.config.candidates
         store = self.index.store
-        found: dict[str, Neighbour] = {}
+        wanted: dict[str, None] = {}  # the dense side's ids, in the order they were found
         if self.config.fusion != "lexical":
             if filters.lang and not expand:
                 searches = [(chroma_where(filters), moved.get(filters.lang, qvec))]
@@ -232,23 +242,36 @@ class Retriever:
                 if filters.lang:  # the wanted language on its own, never crowded out
                     searches.append((chroma_where(filters), moved.get(filters.lang, qvec)))
             # unfiltered searches cost a third of filtered ones in Chroma; each hit is then
-            # scored with its own language's vector, whichever search found it
+            # scored with its own language's vector, whichever search found it. The searches
+            # with one filter go together, and return ids only: the chunks are read once below
+            batches: dict[str, tuple[dict[str, Any] | None, list[np.ndarray]]] = {}
             for where, vector in searches:
-                for hit in store.query_chunks(vector, n, where, with_vectors=bool(moved)):
-                    found.setdefault(hit.id, hit)
+                key = json.dumps(where, sort_keys=True)
+                batches.setdefault(key, (where, []))[1].append(vector)
+            with stage("dense"):
+                for where, vectors in batches.values():
+                    for ids in store.nearest_ids(vectors, n, where):
+                        wanted.update(dict.fromkeys(ids))
 
-        lexical = self.index.lexical()
-        lex_scores = lexical.scores(query, lang)
-        if self.config.fusion != "dense" and len(lex_scores):
-            langs = None if expand or not filters.lang else [filters.lang]
-            mask = lexical.mask(
-                langs=langs, date_from=date_number(filters.date_from),
-                date_to=date_number(filters.date_to), source=filters.source,
-            )  # fmt: skip
-            missing = [h.doc.chunk_id for h in lexical.top(lex_scores, mask, n)]
-            missing = [cid for cid in missing if cid not in found]
-            for hit in store.get_chunks(missing, qvec):  # scored by language below (_cosines)
-                found[hit.id] = hit
+        lexical_ids: list[str] = []
+        with stage("lexical"):
+            lexical = self.index.lexical()
+            lex_scores = lexical.scores(query, lang)
+            if self.config.fusion != "dense" and len(lex_scores):
+                langs = None if expand or not filters.lang else [filters.lang]
+                mask = lexical.mask(
+                    langs=langs, date_from=date_number(filters.date_from),
+                    date_to=date_number(filters.date_to), source=filters.source,
+                )  # fmt: skip
+                lexical_ids = [h.doc.chunk_id for h in lexical.top(lex_scores, mask, n)]
+        extra = [i for i in lexical_ids if i not in wanted]
+        with stage("read"):  # every candidate's text, metadata and vector, in one round trip
+            hits = store.get_chunks([*wanted, *extra], qvec)
+        # the dense side's first, in their order, then the lexical side's in the store's (ties
+        # between equal scores are decided by this order, as they were before)
+        by_id = {hit.id: hit for hit in hits}
+        found = {i: by_id[i] for i in wanted if i in by_id}
+        found.update((hit.id, hit) for hit in hits if hit.id not in found)
 
         out = []
         for hit in found.values():

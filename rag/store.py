@@ -151,6 +151,23 @@ class VectorStore:
     ) -> list[Neighbour]:
         return self._query(self.chunks, vector, k, where, with_vectors=with_vectors)
 
+    def nearest_ids(
+        self, vectors: Sequence[np.ndarray], k: int, where: Mapping[str, Any] | None = None
+    ) -> list[list[str]]:
+        """The ids of the ``k`` chunks nearest to each vector, in one round trip and without
+        their texts or vectors: reading those is most of a query's cost (60 chunks: 10 ms of
+        documents and metadata against 1 ms of ids), so the caller reads the union once
+        (``get_chunks``)."""
+        if not vectors:
+            return []
+        res = self.chunks.query(
+            query_embeddings=np.asarray(np.stack(vectors), dtype=np.float32),
+            n_results=k,
+            where=dict(where) if where else None,
+            include=["distances"],
+        )
+        return [list(ids) for ids in res["ids"]]
+
     def get_chunks(self, ids: Sequence[str], vector: np.ndarray) -> list[Neighbour]:
         """Chunks by id, scored by cosine with ``vector`` (vectors are normalised).
 

