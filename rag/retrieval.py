@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .chunk_cache import ChunkCache
 from .embedding import Embedder
 from .index import ArchiveIndex
 from .manifest import ArticleRecord
@@ -161,6 +162,7 @@ class Retriever:
         # the model's own language direction (rag.models.language_centroids), for archives
         # with too few translated stories to measure theirs
         self.model_centroids = model_centroids or {}
+        self._chunks = ChunkCache()  # candidates read once per archive generation
 
     def search(
         self,
@@ -266,12 +268,10 @@ class Retriever:
                 lexical_ids = [h.doc.chunk_id for h in lexical.top(lex_scores, mask, n)]
         extra = [i for i in lexical_ids if i not in wanted]
         with stage("read"):  # every candidate's text, metadata and vector, in one round trip
-            hits = store.get_chunks([*wanted, *extra], qvec)
-        # the dense side's first, in their order, then the lexical side's in the store's (ties
-        # between equal scores are decided by this order, as they were before)
-        by_id = {hit.id: hit for hit in hits}
-        found = {i: by_id[i] for i in wanted if i in by_id}
-        found.update((hit.id, hit) for hit in hits if hit.id not in found)
+            generation = self.index.manifest.generation()
+            hits = self._chunks.read(store, [*wanted, *extra], qvec, generation)
+        # the dense side's first, in their order, then the lexical side's
+        found = {hit.id: hit for hit in hits}
 
         out = []
         for hit in found.values():
