@@ -33,7 +33,7 @@ from .answer.messages import asked_kind, format_date, text
 from .embedding import Embedder
 from .followup import standalone_question
 from .language import detect_query_language
-from .mentions import PassageWords, mentions
+from .mentions import mentions, passage_words
 from .question import Term, analyse
 from .retrieval import Retriever, TimeRange, is_year_of
 from .stages import record, stage
@@ -409,7 +409,7 @@ class Engine:
         gaps: list[tuple[list[Term], bool]] = []
         for p in passages:
             body = f"{p.title}\n{p.text}"
-            missing = [t for t in asked if not mentions(PassageWords(body, p.lang), t, lang)]
+            missing = [t for t in asked if not mentions(passage_words(body, p.lang), t, lang)]
             timely = not when or when.covers(date_number(p.date), body)
             gaps.append((missing, timely))
         complete = [p for p, (missing, timely) in zip(passages, gaps, strict=True)

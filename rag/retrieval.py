@@ -50,7 +50,7 @@ from .chunk_cache import ChunkCache
 from .embedding import Embedder
 from .index import ArchiveIndex
 from .manifest import ArticleRecord
-from .mentions import PassageWords, mentions
+from .mentions import mentions, passage_words
 from .question import Term, terms
 from .stages import stage
 from .store import Neighbour
@@ -421,7 +421,7 @@ def _cover(candidates: list[_Candidate], query: str, lang: str, when: TimeRange)
         return
     for c in candidates:
         meta = c.meta or {}
-        words = PassageWords(f"{meta.get('title') or ''}\n{c.text}", str(meta.get("lang", "")))
+        words = passage_words(f"{meta.get('title') or ''}\n{c.text}", str(meta.get("lang", "")))
         c.covered = sum(mentions(words, t, lang) for t in asked)
 
 
