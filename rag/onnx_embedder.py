@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 ONNX_FILE = "model.onnx"
 PAD_ID = 1  # XLM-RoBERTa's <pad>, as sentence-transformers pads (masked out)
-BATCH_TOKENS = 8192  # tokens per run when embedding many texts (ingest): batches by length
+BATCH_TOKENS = 4096  # tokens per run when embedding many texts (ingest): batches by length
 
 
 class OnnxEmbedder:
@@ -60,20 +60,19 @@ class OnnxEmbedder:
             self._session = ort.InferenceSession(
                 str(path), options, providers=["CPUExecutionProvider"]
             )
-            self._counter = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            # one tokenizer, never truncating (counting must not): a tokenizer of this model
+            # holds about 280 MB, so embedding truncates its ids itself (``_truncated``)
+            self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         except Exception as exc:  # a damaged or partial file: reinstalling fixes it
             raise ModelError(
                 f"Could not load {path} with onnxruntime ({type(exc).__name__}: "
                 f"{str(exc)[:200]}); reinstall the model with `newsrag models install NAME "
                 "--force`, or set NEWSRAG_EMBEDDING_RUNTIME=torch."
             ) from exc
-        self._counter.no_truncation()
-        self._counter.no_padding()
+        self._tokenizer.no_truncation()
+        self._tokenizer.no_padding()
         config = _json(folder / "sentence_bert_config.json")
         self.max_tokens = int(config.get("max_seq_length") or 512)
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.no_padding()
-        self._tokenizer.enable_truncation(max_length=self.max_tokens)
         self.label = label
         self.spec = spec
         self.dim = int(spec.dim if spec else _json(folder / "config.json").get("hidden_size") or 0)
@@ -88,25 +87,27 @@ class OnnxEmbedder:
     def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch([prompt + t for t in texts])
+        encodings = [
+            self._truncated(e.ids)
+            for e in self._tokenizer.encode_batch([prompt + t for t in texts])
+        ]
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         # texts of like length run together: less padding (the longest sets a batch's width)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i]))
         start = 0
         while start < len(order):
             end = start + 1  # ascending: the next text is the widest of the batch so far
             while (
-                end < len(order)
-                and (end - start + 1) * len(encodings[order[end]].ids) <= BATCH_TOKENS
+                end < len(order) and (end - start + 1) * len(encodings[order[end]]) <= BATCH_TOKENS
             ):
                 end += 1
             batch = order[start:end]
-            width = max(len(encodings[i].ids) for i in batch)
+            width = max(len(encodings[i]) for i in batch)
             ids = np.full((len(batch), width), PAD_ID, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
+                n = len(encodings[i])
+                ids[row, :n] = encodings[i]
                 mask[row, :n] = 1
             hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
             summed = (hidden * mask[..., None]).sum(axis=1)
@@ -115,6 +116,13 @@ class OnnxEmbedder:
             out[batch] = pooled / norms
             start = end
         return out
+
+    def _truncated(self, ids: list[int]) -> list[int]:
+        """As the tokenizer truncates to the model's length: the text's end is cut, the closing
+        special token kept."""
+        if len(ids) <= self.max_tokens:
+            return ids
+        return [*ids[: self.max_tokens - 1], ids[-1]]
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self._prompts["document"])
@@ -128,7 +136,7 @@ class OnnxEmbedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self._counter.encode_batch(list(texts), add_special_tokens=False)
+        encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encoded]
 
 
