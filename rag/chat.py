@@ -34,7 +34,8 @@ from .embedding import Embedder
 from .followup import standalone_question
 from .language import detect_query_language
 from .mentions import mentions, passage_words
-from .question import Term, analyse
+from .question import Question, Term
+from .question import read as read_question
 from .retrieval import Retriever, TimeRange, is_year_of
 from .stages import record, stage
 from .timeparse import TimeIntent, parse_time
@@ -107,6 +108,7 @@ class Retrieved:
     passages: list[Passage]
     filters: Filters  # the person's filters, the only ones applied
     refusal: Refusal | None
+    question: Question | None = None  # the query as read once (rag/question.py ``read``)
 
     @property
     def refuse(self) -> bool:
@@ -179,7 +181,8 @@ class Engine:
         frequencies and country names)."""
         self.search("warm up the archive", k=1)
         hits = self.search("riscaldare l'archivio", k=1)
-        self._check("Chi ha attaccato la base di Acharan in Ciad?", "it", hits, TimeRange())
+        self._check(read_question("Chi ha attaccato la base di Acharan in Ciad?", "it"), hits,
+                    TimeRange())  # fmt: skip
 
     # --- search ---------------------------------------------------------------------------
     def search(
@@ -300,7 +303,9 @@ class Engine:
 
         pieces: list[str] = []
         held: str | None = ""  # the answer's start, held back while it may be NO_ANSWER
-        for piece in self.answerer.stream(query, lang, passages, history):
+        # the answerer gets the question as read, when it reads it in the same language
+        read = found.question.info if found.question and query_lang == lang else None
+        for piece in self.answerer.stream(query, lang, passages, history, asked=read):
             pieces.append(piece)
             if held is None:
                 yield Token(piece)
@@ -311,7 +316,7 @@ class Engine:
                 held = None
         lap("answer_ms")
         if held is not None and declines(held):  # the answerer found no answer in them
-            yield from refused(_not_stated(query, query_lang))
+            yield from refused(_not_stated(found.question or read_question(query, query_lang)))
             return
         if held:
             yield Token(held)
@@ -322,7 +327,8 @@ class Engine:
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not citations:  # the answerer produced nothing that rests on a passage
-            message = self._refusal(lang, passages, _not_stated(query, query_lang), filtered=False)
+            why = _not_stated(found.question or read_question(query, query_lang))
+            message = self._refusal(lang, passages, why, filtered=False)
             yield Done(
                 replace(base, answer=message, mode="refusal", refused=True, timings=timings,
                         refusal="answerer")
@@ -345,28 +351,27 @@ class Engine:
         it. The names and time it gives are the ones the passages must have ("E Baghuz, nel
         2019?" after a question on Raqqa in 2017); one that gives none ("And when?") asks
         about the names and time of the question before it."""
-        with stage("question"):
-            intent = parse_time(query, lang)
-        if follow_up:
-            own = parse_time(follow_up, lang)
-            if own.date_from or own.date_to:
-                intent = own
+        with stage("question"):  # read once: retrieval, the rules and the answerer share it
+            asked = read_question(query, lang)
+            own = read_question(follow_up, lang) if follow_up else None
+        intent = asked.time
+        if own is not None and (own.time.date_from or own.time.date_to):
+            intent = own.time
         when = self.asked_time(intent, given)
         passages = self.retriever.search(
-            query, lang=lang, k=self.passages, filters=given, recency=intent.recency, when=when
-        )
+            query, lang=lang, k=self.passages, filters=given, recency=intent.recency, when=when,
+            asked_terms=asked.info.terms,
+        )  # fmt: skip
         lap("retrieve_ms")
         if self.reranker and passages:
             passages = self.reranker.rerank(query, passages)
             lap("rerank_ms")
-        checked = query
-        if follow_up and analyse(follow_up, lang).terms:
-            checked = follow_up
+        checked = own if own is not None and own.info.terms else asked
         with stage("check"):
-            passages, refusal = self._check(checked, lang, passages, when, named=checked != query)
+            passages, refusal = self._check(checked, passages, when, named=checked is not asked)
         if refusal is None and self.context_chunks:
             passages = self._widen(passages)
-        return Retrieved(passages, given, refusal)
+        return Retrieved(passages, given, refusal, asked)
 
     def _widen(self, passages: list[Passage]) -> list[Passage]:
         """Each passage with ``context_chunks`` chunks of its article before and after: the
@@ -388,8 +393,7 @@ class Engine:
 
     def _check(
         self,
-        query: str,
-        lang: str,
+        question: Question,
         passages: list[Passage],
         when: TimeRange,
         *,
@@ -405,7 +409,8 @@ class Engine:
         more refused in 330."""
         if not passages:
             return passages, Refusal("no_passages")
-        asked = [t for t in analyse(query, lang).terms if not is_year_of(t, when)]
+        query, lang = question.text, question.lang
+        asked = [t for t in question.info.terms if not is_year_of(t, when)]
         gaps: list[tuple[list[Term], bool]] = []
         for p in passages:
             body = f"{p.title}\n{p.text}"
@@ -470,10 +475,10 @@ class Engine:
         return self.embedder.embed_documents(list(a)) @ self.embedder.embed_documents(list(b)).T
 
 
-def _not_stated(query: str, lang: str) -> Refusal:
+def _not_stated(question: Question) -> Refusal:
     """The answerer found no sentence stating the asked fact: say which kind, and about what
     ("The articles found on “Djibo” do not say how many or how much.")."""
-    info = analyse(query, lang)
+    info = question.info
     return Refusal("answerer", tuple(t.text for t in info.names), wants=info.wants)
 
 

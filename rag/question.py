@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from .mentions import is_country
+from .timeparse import TimeIntent, parse_time
 from .words import PARTICLES as _PARTICLES
 from .words import TIME_WORDS as _TIME_WORDS
 from .words import Term
@@ -187,3 +188,20 @@ def _date_part(tokens: list[tuple[str, int]], i: int) -> bool:
 
 def analyse(question: str, lang: str) -> QuestionInfo:
     return QuestionInfo(wants(question), terms(question, lang))
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the engine reads it, once per turn (``read``): the kind of fact it wants
+    and the names and numbers it gives (``info``), and the time it asks about. Retrieval, the
+    refusal rules and the answerer are handed this value instead of reading the string again."""
+
+    text: str
+    lang: str
+    info: QuestionInfo
+    time: TimeIntent
+
+
+def read(text: str, lang: str) -> Question:
+    """``text`` (written in ``lang``) analysed: what it wants, what it names, when."""
+    return Question(text, lang, analyse(text, lang), parse_time(text, lang))

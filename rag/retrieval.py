@@ -174,10 +174,12 @@ class Retriever:
         recency: bool = False,
         when: TimeRange | None = None,
         query_vector: np.ndarray | None = None,
+        asked_terms: Sequence[Term] | None = None,
     ) -> list[Passage]:
         """The ``k`` best passages for ``query`` (written in ``lang``), one per story.
 
         ``when`` (the time the question asks about) and ``recency`` reorder, never exclude.
+        ``asked_terms``: the question's names and numbers, when the caller has read them.
         """
         if k < 1:
             raise ValueError("k must be at least 1")
@@ -199,7 +201,7 @@ class Retriever:
         unit = self.index.lexical().full_match(query, lang) if cfg.lexical_norm == "query" else 0.0
         if cfg.coverage != "off":
             with stage("names"):
-                _cover(candidates, query, lang, when or TimeRange())
+                _cover(candidates, query, lang, when or TimeRange(), asked_terms)
         with stage("fuse"):
             self._fuse(candidates, recency, when or TimeRange(), unit)
             best_per_article: dict[str, _Candidate] = {}
@@ -412,11 +414,18 @@ def is_year_of(term: Term, when: TimeRange) -> bool:
     return lo <= int(term.text) <= hi
 
 
-def _cover(candidates: list[_Candidate], query: str, lang: str, when: TimeRange) -> None:
+def _cover(
+    candidates: list[_Candidate],
+    query: str,
+    lang: str,
+    when: TimeRange,
+    given: Sequence[Term] | None = None,
+) -> None:
     """Count, for each candidate, the question's names and numbers its chunk (or its
     article's title) mentions, in any spelling or language form (rag/mentions.py). A year
     the asked time stands for is not counted: time is a preference of its own."""
-    asked = [t for t in terms(query, lang) if not is_year_of(t, when)]
+    found = given if given is not None else terms(query, lang)
+    asked = [t for t in found if not is_year_of(t, when)]
     if not asked:
         return
     for c in candidates:

@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
+from ..question import QuestionInfo
 from ..types import Message, Passage
 
 NO_ANSWER = "NO_ANSWER"
@@ -35,5 +36,14 @@ class Answerer(Protocol):
     name: str  # "extractive" or "llm:<model>", shown to users
 
     def stream(
-        self, question: str, lang: str, passages: Sequence[Passage], history: Sequence[Message]
-    ) -> Iterator[str]: ...
+        self,
+        question: str,
+        lang: str,
+        passages: Sequence[Passage],
+        history: Sequence[Message],
+        *,
+        asked: QuestionInfo | None = None,
+    ) -> Iterator[str]:
+        """The answer's pieces. ``asked``: the question as the engine already read it (what
+        it wants, what it names), so an answerer that needs it does not read it again."""
+        ...

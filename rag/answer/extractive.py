@@ -32,7 +32,7 @@ import numpy as np
 
 from ..embedding import Embedder, VectorCache
 from ..mentions import PassageWords
-from ..question import analyse, wants
+from ..question import QuestionInfo, analyse
 from ..sentences import sentence_spans
 from ..types import Message, Passage
 from ..words import tokenize
@@ -119,8 +119,14 @@ class ExtractiveAnswerer:
         # sentence vectors: the articles people ask about come back often
         self._cache = VectorCache(cache_size)
 
-    def select(self, question: str, lang: str, passages: Sequence[Passage]) -> list[_Sentence]:
-        info = analyse(question, lang)
+    def select(
+        self,
+        question: str,
+        lang: str,
+        passages: Sequence[Passage],
+        asked_info: QuestionInfo | None = None,
+    ) -> list[_Sentence]:
+        info = asked_info or analyse(question, lang)
         asked = PassageWords(question, lang)
         top = list(passages[: self.max_passages])
         # a later passage is quoted only when it names everything the question names: the
@@ -228,12 +234,15 @@ class ExtractiveAnswerer:
         lang: str,
         passages: Sequence[Passage],
         history: Sequence[Message] = (),
+        *,
+        asked: QuestionInfo | None = None,
     ) -> Iterator[str]:
-        picked = self.select(question, lang, passages)
+        info = asked or analyse(question, lang)
+        picked = self.select(question, lang, passages, info)
         if not picked:
             return
         # "when" is answered with the article's date too: "on Wednesday" means nothing alone
-        dated = wants(question) == "time"
+        dated = info.wants == "time"
         quoting = lang  # a quotation in another language is introduced where it starts
         for s in picked:
             of = passages[s.passage].lang or lang

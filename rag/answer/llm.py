@@ -24,6 +24,7 @@ from langchain_core.messages import (
 )
 
 from ..errors import ConfigError, ModelError, NewsragError
+from ..question import QuestionInfo
 from ..types import Message, Passage
 from . import NO_ANSWER
 from .chat_models import (  # noqa: F401 - re-exported: the module users import from
@@ -160,6 +161,8 @@ class LLMAnswerer:
         lang: str,
         passages: Sequence[Passage],
         history: Sequence[Message] = (),
+        *,
+        asked: QuestionInfo | None = None,  # the prompt gives the question itself
     ) -> Iterator[str]:
         messages = self.messages(question, lang, passages, history)
         try:

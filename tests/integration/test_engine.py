@@ -52,6 +52,32 @@ def test_where_is_isis_still_active_cites_the_deir_ezzor_passage(engine):
     assert "Sources:" in turn.answer  # the answer states its articles' dates
 
 
+def test_the_question_is_read_once_per_turn(engine, monkeypatch):
+    """Language, asked time and terms: each analysis runs once for one ask (rag/question.py
+    ``read``), however many parts (retrieval, refusal rules, answerer) use them."""
+    import rag.answer.extractive
+    import rag.chat
+    import rag.question
+    import rag.retrieval
+
+    modules = (rag.chat, rag.question, rag.retrieval, rag.answer.extractive)
+    calls = {"detect_query_language": 0, "parse_time": 0, "terms": 0, "analyse": 0}
+    for name in calls:
+        for module in modules:
+            real = getattr(module, name, None)
+            if real is None:
+                continue
+
+            def counted(*args, _real=real, _name=name, **kwargs):
+                calls[_name] += 1
+                return _real(*args, **kwargs)
+
+            monkeypatch.setattr(module, name, counted)
+    turn = engine.ask("Chi ha attaccato la base di Acharan nel 2023?")
+    assert not turn.refused and "JNIM" in turn.answer
+    assert calls == {"detect_query_language": 1, "parse_time": 1, "terms": 1, "analyse": 1}
+
+
 def test_a_turn_says_where_its_time_went(engine):
     from rag.stages import collect
 

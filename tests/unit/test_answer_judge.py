@@ -138,7 +138,7 @@ def test_a_quotation_in_another_language_is_labelled_where_it_starts() -> None:
     it = passage("b", "Le truppe francesi hanno lasciato il Sahel e Mopti dopo nove anni.", "it")
 
     class Both(ExtractiveAnswerer):  # quotes the English passage, then the Italian one
-        def select(self, question, lang, passages):
+        def select(self, question, lang, passages, asked_info=None):
             return [_Sentence(i, 0, len(p.text), p.text) for i, p in enumerate(passages)]
 
     answer = "".join(Both(embedder).stream("Summarise the situation in the Sahel", "en", [en, it]))

@@ -158,5 +158,5 @@ def test_a_server_backup_streams_a_checked_copy_and_waits_for_no_write(tmp_path)
 class BrokenAnswerer:
     name = "extractive"
 
-    def stream(self, *_: object) -> Iterator[str]:
+    def stream(self, *_: object, **__: object) -> Iterator[str]:
         raise AssertionError("no question is asked here")

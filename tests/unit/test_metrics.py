@@ -27,7 +27,12 @@ class BrokenAnswerer:
     name = "llm:broken"  # as an LLM that fails mid-answer
 
     def stream(
-        self, question: str, lang: str, passages: Sequence[Passage], history: Sequence[Message]
+        self,
+        question: str,
+        lang: str,
+        passages: Sequence[Passage],
+        history: Sequence[Message],
+        **_: object,
     ) -> Iterator[str]:
         raise RuntimeError("the answerer broke")
         yield ""  # pragma: no cover
