@@ -12,6 +12,9 @@ from ingest.sync import Ingestor
 from rag.answer import Answerer
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.judge.model import AnswerJudge, judge_path, load_judge
+from rag.archive.index import ArchiveIndex, delete_index, read_info
+from rag.archive.manifest import Manifest
+from rag.archive.writer_lock import WriterLock
 from rag.chat import Engine, Rewriter
 from rag.config import Settings
 from rag.embedding import (
@@ -22,12 +25,9 @@ from rag.embedding import (
     load_embedder,
 )
 from rag.errors import ModelError, StoreError
-from rag.index import ArchiveIndex, delete_index, read_info
-from rag.manifest import Manifest
 from rag.models import language_centroids
 from rag.rerank import CrossEncoderReranker
 from rag.retrieval import RetrievalConfig, Retriever
-from rag.writer_lock import WriterLock
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,9 @@ def ingest_parts(settings: Settings, *, rebuild: bool = False, kind: str = "inge
     until ``close``.
 
     The lock comes first, so a server or another ingest holding the index is one clear error
-    before the model loads (rag/writer_lock.py). On an index that exists the model loads when
-    something is to be embedded (rag/embedding.py, LazyEmbedder), so a run that finds nothing
-    new takes about a second; a new or rebuilt index, which will embed, loads it first, so a
+    before the model loads (rag/archive/writer_lock.py). On an index that exists the model
+    loads when something is to be embedded (rag/embedding.py, LazyEmbedder), so a run that finds
+    nothing new takes about a second; a new or rebuilt index, which will embed, loads it first, so a
     model that fails to load leaves no empty index behind.
     """
     lock = WriterLock(settings.index_dir).acquire(kind)

@@ -5,11 +5,11 @@ it in a background thread: ``/healthz`` answers at once, ``/readyz`` and every q
 for ``engine()``, which raises ``NotReady`` (still loading) or the ``NewsragError`` that stopped
 the load (no index yet, wrong model…) with its message for the person.
 
-Once loaded, a ``Refresher`` keeps the served index current in the background (rag/refresh.py),
-and ``write`` gives the admin routes the one way to write the index while it is served: one
-write at a time, under the index's writer lock (held by ``newsrag serve`` itself on an embedded
-index), on a manifest connection of its own; when it returns, questions see what it wrote.
-The sources' syncs (``syncs``: app/sync_scheduler.py, in the background and for POST
+Once loaded, a ``Refresher`` keeps the served index current in the background
+(rag/archive/refresh.py), and ``write`` gives the admin routes the one way to write the index while
+it is served: one write at a time, under the index's writer lock (held by ``newsrag serve`` itself
+on an embedded index), on a manifest connection of its own; when it returns, questions see what it
+wrote. The sources' syncs (``syncs``: app/sync_scheduler.py, in the background and for POST
 /api/admin/sync) are writes like any other.
 """
 
@@ -23,13 +23,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
+from rag.archive.index import ArchiveIndex
+from rag.archive.manifest import Manifest
+from rag.archive.refresh import Refresher
+from rag.archive.writer_lock import WriterLock
 from rag.chat import Engine
 from rag.config import Settings
 from rag.errors import IndexBusyError, NewsragError
-from rag.index import ArchiveIndex
-from rag.manifest import Manifest
-from rag.refresh import Refresher
-from rag.writer_lock import WriterLock
 
 from .compose import engine_parts, ingestor_for
 from .feedback import FeedbackStore

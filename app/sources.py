@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from ingest.registry import Source, SourceRegistry, format_every, parse_every
 from ingest.sync import is_web_path
+from rag.archive.manifest import Manifest
 from rag.config import Settings
 from rag.errors import InputError
-from rag.manifest import Manifest
 
 
 def add_source(settings: Settings, location: str, *, every: str, name: str | None) -> Source:

@@ -3,8 +3,9 @@
 ``SyncScheduler.run`` is the one way a serving process syncs its index's sources: through
 ``Services.begin_write("sync")``, so a sync and an admin ingest never run at once (the second
 one gets a 409), the serving process's own writer does the writing, and questions are answered
-from what it stored as soon as each write is committed (the lexical refresh, rag/refresh.py).
-POST /api/admin/sync calls it; so does the background thread, with ``NEWSRAG_SYNC`` on or auto:
+from what it stored as soon as each write is committed (the lexical refresh,
+rag/archive/refresh.py). POST /api/admin/sync calls it; so does the background thread, with
+``NEWSRAG_SYNC`` on or auto:
 
 - it sleeps until the next source is due (``SourceRegistry.next_due_in``), but never longer
   than ``NEWSRAG_SYNC_CHECK_SECONDS``, so a source added meanwhile with ``newsrag sources add``

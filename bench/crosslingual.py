@@ -160,8 +160,8 @@ def build_newsrag(index_dir: Path, articles: Sequence[Any], embedder: Any, model
     from app.compose import story_threshold
     from ingest.stories import StoryLinker
     from ingest.sync import Ingestor
+    from rag.archive.index import ArchiveIndex
     from rag.config import Settings
-    from rag.index import ArchiveIndex
 
     if (index_dir / "manifest.sqlite").exists():
         return
@@ -185,7 +185,7 @@ class PlainIndex:
     """Whole articles: dense with the model's prompts (exact cosine) and BM25 (it/en stems)."""
 
     def __init__(self, articles: Sequence[Any], embedder: Any, cache: ReusedEmbeddings) -> None:
-        from rag.lexical import LexicalDoc, LexicalIndex
+        from rag.archive.lexical import LexicalDoc, LexicalIndex
 
         self.ids = [a.id for a in articles]
         texts = [f"{a.title}\n{a.text}".strip() for a in articles]

@@ -252,7 +252,7 @@ def ensure_index(settings: Any, inputs: list[Path], code: dict[str, Any]) -> dic
     one built by code that chunks otherwise is brought up to date (then the figures are this
     code's). The first build takes several minutes on 2 cores."""
     from app.compose import ingest_parts
-    from rag.manifest import Manifest
+    from rag.archive.manifest import Manifest
 
     index = settings.index_dir
     sidecar = index.with_name(index.name + ".built.json")  # who wrote the index last

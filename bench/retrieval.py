@@ -59,10 +59,10 @@ def main() -> None:
     args = ap.parse_args()
 
     from app.compose import language_shift
+    from rag.archive.index import ArchiveIndex
     from rag.config import Settings
     from rag.embedding import load_embedder
     from rag.evaluate import archive_maps, evaluate, load_questions
-    from rag.index import ArchiveIndex
     from rag.retrieval import Retriever
 
     settings = Settings(index_dir=args.index, embedding_model=args.model, quantize=args.quantize)

@@ -130,9 +130,9 @@ def build_archive(index_dir: Path, data: dict[str, Any], size: int) -> dict[str,
 
     from ingest.dates import infer_order, parse_date
     from ingest.stories import article_vector
+    from rag.archive.index import ArchiveIndex
+    from rag.archive.manifest import ArticleRecord
     from rag.config import Settings
-    from rag.index import ArchiveIndex
-    from rag.manifest import ArticleRecord
     from rag.types import date_number
 
     settings = Settings(index_dir=index_dir, embedding_model=MODEL)
@@ -216,8 +216,8 @@ def latencies(retriever: Any, data: dict[str, Any], n: int) -> dict[str, float]:
 def one_size(size: int, cache: Path, work: Path, sync: int, questions: int) -> dict[str, Any]:
     from app.compose import engine_parts
     from app.services import Services
+    from rag.archive.writer_lock import WriterLock
     from rag.config import Settings
-    from rag.writer_lock import WriterLock
 
     data = base(cache, sync)
     index_dir = work / f"archive-{size}"
@@ -294,8 +294,8 @@ def one_size(size: int, cache: Path, work: Path, sync: int, questions: int) -> d
 def baselines(index: Any, data: dict[str, Any], questions: int) -> dict[str, Any]:
     import bm25s
 
-    from rag.index import lexical_doc
-    from rag.lexical import LexicalIndex
+    from rag.archive.index import lexical_doc
+    from rag.archive.lexical import LexicalIndex
     from rag.words import tokenize
 
     served = index.lexical()

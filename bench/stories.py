@@ -85,9 +85,9 @@ def main() -> None:
 
     from ingest.stories import StoryLinker
     from ingest.sync import Ingestor
+    from rag.archive.index import ArchiveIndex
     from rag.config import Settings
     from rag.embedding import load_embedder
-    from rag.index import ArchiveIndex
 
     tmp = None
     if args.index is None:

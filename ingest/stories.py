@@ -17,8 +17,8 @@ from datetime import date
 
 import numpy as np
 
-from rag.manifest import ArticleRecord, Manifest
-from rag.store import Neighbour, VectorStore
+from rag.archive.manifest import ArticleRecord, Manifest
+from rag.archive.store import Neighbour, VectorStore
 
 log = logging.getLogger(__name__)
 

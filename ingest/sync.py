@@ -3,8 +3,8 @@
 For every article read: unchanged (same content hash, fully written) → nothing to do; new or
 changed → detect language, chunk, embed, replace its chunks. Work is flushed in batches of
 chunks; each batch is written manifest-first (``pending``), then the vector store, then marked
-``done`` (see rag/manifest.py for why that survives kill -9). ``prune`` removes articles whose
-source is gone; a file that reported a problem is never pruned from, so nothing stored is
+``done`` (see rag/archive/manifest.py for why that survives kill -9). ``prune`` removes articles
+whose source is gone; a file that reported a problem is never pruned from, so nothing stored is
 lost because of a bad file.
 """
 
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from rag.archive.index import ArchiveIndex
+from rag.archive.manifest import ArticleRecord
 from rag.embedding import Embedder
-from rag.index import ArchiveIndex
 from rag.language import detect_language
-from rag.manifest import ArticleRecord
 from rag.types import Article, Chunk, Problem, date_number
 
 from .chunking import CHUNKER_VERSION, chunk_article

@@ -46,14 +46,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from .chunk_cache import ChunkCache
+from .archive.chunk_cache import ChunkCache
+from .archive.index import ArchiveIndex
+from .archive.manifest import ArticleRecord
+from .archive.store import Neighbour
 from .embedding import Embedder
-from .index import ArchiveIndex
-from .manifest import ArticleRecord
 from .mentions import mentions, passage_words
 from .question import Term, terms
 from .stages import stage
-from .store import Neighbour
 from .types import Filters, Passage, date_number
 
 log = logging.getLogger(__name__)

@@ -1,5 +1,5 @@
 """Words: tokens, stems and stop words per language, the words of a question's wording, and
-the ``Term`` a question names; what the lexical index (rag/lexical.py) and the question's
+the ``Term`` a question names; what the lexical index (rag/archive/lexical.py) and the question's
 analysis (rag/question.py, rag/mentions.py, rag/answer/) share.
 
 Nothing here knows about an index or a question's meaning: it is the vocabulary both sides

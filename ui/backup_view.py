@@ -4,7 +4,7 @@ A backup is consistent while the index is served and synced: without a server, `
 takes the index's writer lock for the copy (an ingest or a sync waits for it, or is refused
 with the holder's name); with ``--server``, the server makes the copy inside its one writer
 and streams it here (ui/web/admin_backup.py). Either way the folder is written as ``DIR.partial``
-and renamed once every file is checked against the backup's list (rag/backup.py).
+and renamed once every file is checked against the backup's list (rag/archive/backup.py).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from rag.backup import BackupInfo, backup_index, restore_backup, verify_backup
+from rag.archive.backup import BackupInfo, backup_index, restore_backup, verify_backup
+from rag.archive.writer_lock import WriterLock
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError, StoreError
-from rag.writer_lock import WriterLock
 
 from .remote_ingest import UPLOAD_TIMEOUT_S, refused, response_json
 

@@ -8,10 +8,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from rag.archive.index import ArchiveIndex, read_info
+from rag.archive.manifest import Manifest
 from rag.config import Settings
 from rag.errors import StoreError
-from rag.index import ArchiveIndex, read_info
-from rag.manifest import Manifest
 
 
 def _folder_bytes(path: Path) -> int:

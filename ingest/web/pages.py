@@ -27,7 +27,7 @@ import contextlib
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
-from rag.manifest import ArticleRecord
+from rag.archive.manifest import ArticleRecord
 from rag.types import Article, Problem
 
 from ..dates import parse_date

@@ -132,8 +132,8 @@ def stranger() -> Iterator[HostPage]:
 @pytest.fixture(scope="session")
 def archive(tmp_path_factory, e5_embedder, seeds_dir) -> Path:
     from ingest.sync import Ingestor
+    from rag.archive.index import ArchiveIndex
     from rag.config import Settings
-    from rag.index import ArchiveIndex
 
     root = tmp_path_factory.mktemp("browser-archive")
     hostile = root / "hostile"
@@ -155,9 +155,9 @@ class Server:
 @pytest.fixture(scope="session")
 def engine(archive, e5_embedder) -> Iterator[object]:
     from rag.answer.extractive import ExtractiveAnswerer
+    from rag.archive.index import ArchiveIndex
     from rag.chat import Engine
     from rag.config import Settings
-    from rag.index import ArchiveIndex
     from rag.retrieval import Retriever
 
     settings = Settings(_env_file=None, index_dir=archive)

@@ -21,9 +21,9 @@ from playwright.sync_api import expect
 
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.archive.index import ArchiveIndex
 from rag.chat import Engine
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
 from tests.web_site import ARTICLES, LOOPBACK, NewsSite, Route, rss

@@ -45,8 +45,8 @@ def test_every_example_is_known_to_this_test():
 def demo(tmp_path_factory, e5_embedder) -> Iterator[Server]:
 
     from ingest.sync import Ingestor
+    from rag.archive.index import ArchiveIndex
     from rag.config import Settings
-    from rag.index import ArchiveIndex
     from ui.web.server import create_app
 
     index_dir = tmp_path_factory.mktemp("demo") / "index"

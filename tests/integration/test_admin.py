@@ -23,12 +23,12 @@ from ingest.formats.common import SourceFile
 from ingest.formats.fields import Fields
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.archive.index import ArchiveIndex
+from rag.archive.writer_lock import WriterLock
 from rag.chat import Engine
 from rag.config import Settings
 from rag.errors import ConfigError, IndexBusyError
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
-from rag.writer_lock import WriterLock
 from tests.conftest import REPO
 from tests.fakes import HashEmbedder
 from ui.remote_ingest import run_remote_ingest

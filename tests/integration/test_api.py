@@ -24,9 +24,9 @@ from ingest.sync import Ingestor
 from rag.answer.citations import MARKER
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.llm import LLMAnswerer, build_chat_model, parse_llm_spec
+from rag.archive.index import ArchiveIndex
 from rag.chat import Engine
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from rag.types import Citation
 from tests.app_server import running

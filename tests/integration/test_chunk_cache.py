@@ -1,4 +1,5 @@
-"""The retriever's chunk cache (rag/chunk_cache.py) never answers from an article's old text.
+"""The retriever's chunk cache (rag/archive/chunk_cache.py) never answers from an article's
+old text.
 
 A real embedded Chroma and manifest; the hash embedder keeps it fast.
 """
@@ -11,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ingest.sync import Ingestor
+from rag.archive.index import ArchiveIndex
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
 

@@ -24,9 +24,9 @@ import pytest
 from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.archive.index import ArchiveIndex
 from rag.chat import Engine
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.app_server import running
 from tests.fakes import HashEmbedder

@@ -7,9 +7,9 @@ import pytest
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
 from rag.answer.messages import text
+from rag.archive.index import ArchiveIndex
 from rag.chat import Done, Engine, Token
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from rag.types import Filters, Message, Turn
 from tests.conftest import REPO

@@ -21,9 +21,9 @@ from starlette.testclient import TestClient
 from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.archive.index import ArchiveIndex
 from rag.chat import Engine
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
 from ui.remote_ingest import run_remote_ingest

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from ingest.sync import Ingestor
+from rag.archive.index import MIN_TRANSLATED_STORIES, ArchiveIndex
+from rag.archive.lexical import LexicalIndex
+from rag.archive.manifest import Manifest
 from rag.config import Settings
-from rag.index import MIN_TRANSLATED_STORIES, ArchiveIndex
-from rag.lexical import LexicalIndex
-from rag.manifest import Manifest
 from tests.fakes import HashEmbedder
 from tests.integration.test_sync import records, write_jsonl
 
@@ -119,7 +119,7 @@ def scored(index: LexicalIndex, query: str) -> dict[str, float]:
 
 
 def _docs(manifest: Manifest):
-    from rag.index import lexical_doc
+    from rag.archive.index import lexical_doc
 
     for cid, rec, text in manifest.iter_chunk_texts():
         yield lexical_doc(cid, rec), text

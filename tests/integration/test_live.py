@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from rag.lexical import LexicalIndex
+from rag.archive.lexical import LexicalIndex
 from tests.conftest import REPO
 from tests.integration.test_cli import assert_clean_error, newsrag, stats
 from tests.llm_server import free_port

@@ -77,8 +77,8 @@ def test_the_engine_uses_the_reranker_when_set(
 ):
     from app.compose import engine_parts
     from ingest.sync import Ingestor
+    from rag.archive.index import ArchiveIndex
     from rag.config import Settings
-    from rag.index import ArchiveIndex
 
     settings = Settings(index_dir=tmp_path / "index", reranker=str(tiny_cross_encoder))
     index = ArchiveIndex.open(settings, model_label=e5_embedder.label, dim=e5_embedder.dim)

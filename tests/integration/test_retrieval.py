@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from ingest.sync import Ingestor
+from rag.archive.index import ArchiveIndex
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import RetrievalConfig, Retriever
 from rag.types import Filters
 from tests.fakes import HashEmbedder
@@ -207,7 +207,7 @@ def _pairs(n: int) -> list[dict]:
 
 
 def test_language_centroids_come_from_translated_stories_and_follow_ingest(tmp_path):
-    from rag.index import MIN_TRANSLATED_STORIES
+    from rag.archive.index import MIN_TRANSLATED_STORIES
 
     embedder = HashEmbedder(dim=64)
     idx = ArchiveIndex.open(

@@ -24,9 +24,9 @@ from app.services import Services
 from app.sources import add_source
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.archive.index import ArchiveIndex
 from rag.chat import Engine
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from tests.fakes import HashEmbedder
 from tests.web_site import ARTICLES, LATER, NewsSite, Route, rss

@@ -17,8 +17,8 @@ from ingest.registry import SourceRegistry
 from ingest.source_sync import SourceSyncer, SyncReport
 from ingest.sync import Ingestor
 from ingest.web.fetch import FetchPolicy
+from rag.archive.index import ArchiveIndex
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from tests.fakes import HashEmbedder
 from tests.web_site import (
     ARTICLES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.store import EF_SEARCH, VectorStore, open_client
+from rag.archive.store import EF_SEARCH, VectorStore, open_client
 
 pytestmark = [pytest.mark.integration]
 
@@ -57,7 +57,7 @@ class _LockedFor:
 
 
 def test_a_locked_write_is_tried_again_and_then_named(tmp_path, monkeypatch):
-    import rag.store as store_mod
+    import rag.archive.store as store_mod
     from rag.errors import StoreError
 
     monkeypatch.setattr(store_mod, "LOCK_RETRY_DELAYS", (0.0, 0.0))

@@ -11,8 +11,8 @@ import pytest
 
 from ingest.stories import StoryLinker
 from ingest.sync import Ingestor
+from rag.archive.index import ArchiveIndex
 from rag.config import Settings
-from rag.index import ArchiveIndex
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

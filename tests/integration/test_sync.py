@@ -9,10 +9,10 @@ import pytest
 
 from app.compose import ingest_parts
 from ingest.sync import Ingestor
+from rag.archive.index import ArchiveIndex
 from rag.config import Settings
 from rag.embedding import LazyEmbedder
 from rag.errors import IndexMismatchError
-from rag.index import ArchiveIndex
 from tests.fakes import HashEmbedder
 
 MAX_BYTES = 1_000_000

@@ -1,4 +1,5 @@
-"""Backups of an index (rag/backup.py) and the index format an older or newer newsrag wrote."""
+"""Backups of an index (rag/archive/backup.py) and the index format an older or newer newsrag
+wrote."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from ingest.sync import Ingestor
-from rag.backup import MARKER, backup_index, restore_backup, verify_backup
+from rag.archive.backup import MARKER, backup_index, restore_backup, verify_backup
+from rag.archive.index import ArchiveIndex
+from rag.archive.manifest import INDEX_FORMAT, Manifest
+from rag.archive.writer_lock import WriterLock
 from rag.config import Settings
 from rag.errors import ConfigError, IndexBusyError, IndexMismatchError, StoreError
-from rag.index import ArchiveIndex
-from rag.manifest import INDEX_FORMAT, Manifest
-from rag.writer_lock import WriterLock
 from tests.fakes import HashEmbedder
 from ui.backup_view import run_backup
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.lexical import MERGE_FACTOR, LexicalDoc, LexicalIndex
+from rag.archive.lexical import MERGE_FACTOR, LexicalDoc, LexicalIndex
 from rag.words import tokenize
 
 

@@ -14,9 +14,9 @@ from starlette.testclient import TestClient
 from app.services import Services
 from ingest.sync import Ingestor
 from rag.answer.extractive import ExtractiveAnswerer
+from rag.archive.index import ArchiveIndex
 from rag.chat import Engine
 from rag.config import Settings
-from rag.index import ArchiveIndex
 from rag.retrieval import Retriever
 from rag.types import Message, Passage
 from tests.fakes import HashEmbedder

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from rag.archive.lexical import LexicalDoc, LexicalIndex
 from rag.chat import MAX_UNKNOWN_WORDS, support
-from rag.lexical import LexicalDoc, LexicalIndex
 from rag.types import Passage
 
 

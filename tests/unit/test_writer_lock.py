@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from rag.archive.writer_lock import WriterLock
 from rag.errors import IndexBusyError
-from rag.writer_lock import WriterLock
 from tests.conftest import REPO
 
 HOLD = """
 import sys, time
 from pathlib import Path
-from rag.writer_lock import WriterLock
+from rag.archive.writer_lock import WriterLock
 WriterLock(Path(sys.argv[1])).acquire(sys.argv[2], url=sys.argv[3] or None)
 print("held", flush=True)
 time.sleep(120)
@@ -95,7 +95,7 @@ def test_a_lock_kept_by_a_child_of_a_dead_holder_does_not_block(tmp_path):
     script = f"""
 import os, sys, time
 from pathlib import Path
-from rag.writer_lock import WriterLock
+from rag.archive.writer_lock import WriterLock
 WriterLock(Path({str(index)!r})).acquire("ingest")
 child = os.fork()
 if child == 0:

@@ -1,7 +1,7 @@
 """The admin routes: writing the served index (``newsrag ingest --server URL`` uses them).
 
 While ``newsrag serve`` holds an embedded index, it is the one process that may write it
-(rag/writer_lock.py), so new articles reach it through here. Every admin route needs one of
+(rag/archive/writer_lock.py), so new articles reach it through here. Every admin route needs one of
 ``NEWSRAG_ADMIN_KEYS`` (or, when those are unset, of ``NEWSRAG_API_KEYS``) as ``Authorization:
 Bearer KEY`` or ``X-API-Key``; with neither set the routes are refused: they are never open by
 default, and a page's session (ui/web/session.py) counts for nothing here. The key is checked before

@@ -3,7 +3,7 @@
 While ``newsrag serve`` holds an embedded index, no other process may stop its writes, so the
 backup is made by the server: inside its one writer (``Services.no_writes``: an admin ingest or
 a sync waits, a background sync tries again 10 s later) it copies the index into a folder beside
-it (rag/backup.py), lets writes go on, then streams that folder as an uncompressed tar and
+it (rag/archive/backup.py), lets writes go on, then streams that folder as an uncompressed tar and
 deletes it. Questions are answered all along. ``newsrag backup DIR --server URL`` unpacks the
 stream into DIR and checks every file against the backup's own list (ui/backup_view.py).
 
@@ -23,7 +23,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from rag.backup import BackupInfo, backup_index
+from rag.archive.backup import BackupInfo, backup_index
 from rag.errors import IndexBusyError
 
 from .admin import busy, check_admin

@@ -30,10 +30,10 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.responses import StreamingResponse
 
 from rag.answer.messages import format_date, text
+from rag.archive.manifest import ArticleRecord
 from rag.chat import Done, Engine, Event, Token
 from rag.config import Settings
 from rag.errors import NewsragError
-from rag.manifest import ArticleRecord
 from rag.types import Filters, Message, Turn
 
 from .deps import engine_of, services_of, settings_of

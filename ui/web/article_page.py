@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse
 
 from rag.answer.messages import format_date
-from rag.manifest import ArticleRecord
+from rag.archive.manifest import ArticleRecord
 
 from .api import load_article
 from .present import article_page, safe_link

@@ -12,9 +12,9 @@ from typing import Any
 from starlette.responses import JSONResponse
 
 from app.services import NotReady
+from rag.archive.manifest import Manifest
 from rag.config import Settings
 from rag.errors import InputError, ModelError, NewsragError, StoreError
-from rag.manifest import Manifest
 
 from .present import error_json
 

@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 
 from app.status import ArchiveStatus, SourceState, SyncRun, SyncStatus
 from ingest.registry import format_every
-from rag.manifest import ArticleRecord
+from rag.archive.manifest import ArticleRecord
 from rag.types import Citation, Filters, Passage, Turn
 
 STATUS_PROBLEMS = 20  # per source in /api/status (`newsrag sources list --json` has them all)

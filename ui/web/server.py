@@ -26,10 +26,10 @@ from app.feedback import FeedbackStore
 from app.quiet import quiet_phone_home
 from app.ratelimit import RateLimiter
 from app.services import Services
+from rag.archive.manifest import Manifest
+from rag.archive.writer_lock import WriterLock
 from rag.config import Settings
 from rag.errors import ConfigError, NewsragError
-from rag.manifest import Manifest
-from rag.writer_lock import WriterLock
 
 from . import admin, admin_backup, api, article_page, metrics, openai_models
 from .errors import ApiError, unavailable, validation_message
@@ -264,10 +264,10 @@ def serve(settings: Settings, *, log_level: str = "info", json_logs: bool = Fals
     """Runs the app with uvicorn until interrupted, on ``settings.host:settings.port``.
 
     On an embedded index that exists (or that it creates, to fill it from the index's sources),
-    the server holds the index's writer lock while it runs (rag/writer_lock.py): another
+    the server holds the index's writer lock while it runs (rag/archive/writer_lock.py): another
     process's writes would not reach its open Chroma client, so they go through its admin
     routes instead. With a Chroma server it holds no lock: separate
-    ingest processes write, and this server follows them (rag/refresh.py).
+    ingest processes write, and this server follows them (rag/archive/refresh.py).
     """
     import uvicorn
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import Settings
-from .errors import IndexMismatchError, StoreError
+from ..config import Settings
+from ..errors import IndexMismatchError, StoreError
+from ..types import date_number
 from .lexical import LexicalDoc, LexicalIndex
 from .manifest import ArticleRecord, Manifest
 from .store import VectorStore, open_client
-from .types import date_number
 from .writer_lock import WriterLock
 
 log = logging.getLogger(__name__)

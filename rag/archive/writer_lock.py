@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from .errors import IndexBusyError
+from ..errors import IndexBusyError
 
 
 @dataclass(frozen=True)

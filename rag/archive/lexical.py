@@ -4,8 +4,8 @@ Each chunk is tokenised in its own language (Snowball stemmer + stop words); a q
 language it is written in. Names (Deir Ezzor, JNIM, Acharan) stem alike in both languages,
 so they still match across them.
 
-The index is made of immutable segments (rag/lexical_segment.py): a sync adds one segment for
-the chunks it wrote and marks the chunks it replaced or removed as dead; small segments are
+The index is made of immutable segments (rag/archive/lexical_segment.py): a sync adds one segment
+for the chunks it wrote and marks the chunks it replaced or removed as dead; small segments are
 merged in the background (a log-structured policy: MERGE_FACTOR segments of one size become
 one of the next), so refreshing costs what changed, not the archive. Scores are BM25 as bm25s
 computes it (Lucene's variant, k1 1.5, b 0.75: what the index used before it had segments),
@@ -34,11 +34,11 @@ from typing import Any
 
 import numpy as np
 
+from ..words import QUESTION_WORDS, tokenize
+from ..words import TOKEN as _TOKEN
+from ..words import stemmer as _stemmer
+from ..words import stopwords as _stopwords
 from .lexical_segment import LexicalDoc, Segment
-from .words import QUESTION_WORDS, tokenize
-from .words import TOKEN as _TOKEN
-from .words import stemmer as _stemmer
-from .words import stopwords as _stopwords
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import IndexMismatchError, StoreError
+from ..errors import IndexMismatchError, StoreError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

@@ -17,7 +17,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from .errors import IndexMismatchError, StoreError
+from ..errors import IndexMismatchError, StoreError
 
 log = logging.getLogger(__name__)
 
