@@ -45,6 +45,7 @@ T = TypeVar("T")
 
 
 log = logging.getLogger(__name__)
+LOAD_WAIT_S = 120.0  # the longest a stopping server waits for the model it is loading
 
 
 class NotReady(NewsragError):
@@ -70,6 +71,7 @@ class Services:
     _engine: Engine | None = None
     _error: NewsragError | None = None
     _loaded: threading.Event = field(default_factory=threading.Event)
+    _loading: threading.Thread | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _write_mutex: threading.Lock = field(default_factory=threading.Lock)
     _status_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -111,7 +113,8 @@ class Services:
             self._start_syncs()
             return
         if background:
-            threading.Thread(target=self._load, name="newsrag-load", daemon=True).start()
+            self._loading = threading.Thread(target=self._load, name="newsrag-load", daemon=True)
+            self._loading.start()
         else:
             self._load()
 
@@ -265,6 +268,12 @@ class Services:
             log.exception("refreshing after a write failed; the next check tries again")
 
     def close(self) -> None:
+        loading = self._loading
+        if loading is not None:
+            # a server stopped while it loads the model waits for the load: a process that
+            # exits with a thread inside onnxruntime aborts ("terminate called without an
+            # active exception") instead of ending cleanly
+            loading.join(LOAD_WAIT_S)
         if self._syncs is not None:
             self._syncs.stop()  # a background sync stops at its next step, before the index
         if self.refresher is not None:

@@ -49,6 +49,10 @@ class OnnxEmbedder:
     ) -> None:
         os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
         import onnxruntime as ort
+
+        # onnxruntime writes its warnings to stderr itself, past Python's logging (and its
+        # JSON format): only errors
+        ort.set_default_logger_severity(3)
         from tokenizers import Tokenizer
 
         path = folder / ONNX_FILE

@@ -621,17 +621,17 @@ def test_docs_are_served_without_a_cdn(web):
 
 def test_widget_files_and_chat_page(web):
     js = web.get("/widget.js")
-    if (REPO / "ui" / "static" / "widget.js").exists():
+    if (REPO / "ui" / "web" / "static" / "widget.js").exists():
         assert js.status_code == 200
         assert js.headers["content-type"].startswith("application/javascript")
         assert "max-age" in js.headers["cache-control"]
-        assert js.text == (REPO / "ui" / "static" / "widget.js").read_text(encoding="utf-8")
+        assert js.text == (REPO / "ui" / "web" / "static" / "widget.js").read_text(encoding="utf-8")
         widget = web.get("/widget")
         assert widget.status_code == 200
         assert widget.headers["content-security-policy"] == f"frame-ancestors 'self' {INTRANET}"
     else:
         assert js.status_code == 404 and js.json()["error"]["code"] == "not_found"
-    if (REPO / "ui" / "web_chat.py").exists():
+    if (REPO / "ui" / "web" / "web_chat.py").exists():
         page = web.get("/")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
         assert page.headers["content-security-policy"] == f"frame-ancestors 'self' {INTRANET}"

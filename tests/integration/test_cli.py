@@ -249,6 +249,9 @@ def test_serve_writes_json_log_lines_when_asked(tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
+    for line in err.splitlines():
+        if line.strip():
+            assert line.startswith("{"), f"not a JSON line on stderr: {line[:300]!r}"
     lines = [json.loads(line) for line in err.splitlines() if line.strip()]
     assert lines and all({"time", "level", "logger", "message"} <= set(x) for x in lines)
     assert any(x["logger"] == "uvicorn.access" and "/healthz" in x["message"] for x in lines)
