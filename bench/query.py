@@ -141,17 +141,19 @@ def engine_memory(index_dir: Path, model: str, runtime: str, questions: list[str
     import subprocess
 
     code = (
-        "import json, resource, sys\n"
+        "import json, sys\n"
+        "def hwm():  # VmHWM: ru_maxrss of a child started by fork holds the parent's peak\n"
+        "    line = next(x for x in open('/proc/self/status') if x.startswith('VmHWM'))\n"
+        "    return round(int(line.split()[1]) / 1024)\n"
         "from app.compose import engine_parts\n"
         "from rag.config import Settings\n"
         "a = json.loads(sys.argv[1])\n"
         "parts = engine_parts(Settings(index_dir=a['index'], embedding_model=a['model'],"
         " embedding_runtime=a['runtime']))\n"
         "parts.engine.warm_up()\n"
-        "loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "loaded = hwm()\n"
         "for q in a['questions']: parts.engine.ask(q)\n"
-        "print(json.dumps({'loaded_peak_mb': round(loaded),"
-        " 'after_asking_peak_mb': round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),"
+        "print(json.dumps({'loaded_peak_mb': loaded, 'after_asking_peak_mb': hwm(),"
         " 'torch_imported': 'torch' in sys.modules, 'asked': len(a['questions'])}))\n"
     )
     args = {"index": str(index_dir), "model": model, "runtime": runtime, "questions": questions}

@@ -77,9 +77,11 @@ class Settings(BaseSettings):
     device: str = Field("cpu", description="Torch device for the embedding model.")
     embedding_runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto",
-        description="auto: onnxruntime when the installed model has its export (model.onnx, "
-        "written by `newsrag models install`; the same vectors, 2-5x faster per query, no "
-        "torch in memory), else torch; onnx: require it; torch: sentence-transformers.",
+        description="auto: onnxruntime for answering when the installed model has its export "
+        "(model.onnx, written by `newsrag models install`; the same vectors, 2-4x faster per "
+        "question, no torch in the server), torch for a local ingest or sync (faster on whole "
+        "chunks); onnx: always onnxruntime, and require the export; torch: always "
+        "sentence-transformers.",
     )
 
     # --- sources: feeds, sitemaps and folders synced on a schedule (newsrag sync) ---------
