@@ -152,8 +152,13 @@ def _build_e5(spec: ModelSpec) -> Builder:
             raise ModelError(f"{exc} Nothing was installed.") from exc
         say(f"verified: cosine min {result.min_cosine:.5f}, mean {result.mean_cosine:.5f}")
         say("exporting it for onnxruntime and checking the export against sentence-transformers")
-        exported = export_onnx(folder, VERIFY_TEXTS)
-        say(f"exported: cosine min {exported['min_cosine']:.6f}")
+        try:
+            exported = export_onnx(folder, VERIFY_TEXTS)
+        except ModelError as exc:  # a speed-up only: without it the model runs on torch
+            say(f"not exported: {exc}")
+            exported = {"skipped": str(exc)}
+        else:
+            say(f"exported: cosine min {exported['min_cosine']:.6f}")
         return {
             "onnx": exported,
             "hub_id": spec.hub_id,

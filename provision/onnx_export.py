@@ -10,6 +10,7 @@ Only a transformer + mean pooling + normalisation (the e5 family) is exported.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -41,10 +42,15 @@ def exportable(folder: Path) -> bool:
 def export_onnx(folder: Path, texts: Sequence[str]) -> dict[str, Any]:
     """Write ``folder/model.onnx`` from the folder's own weights and check it (ModelError if
     its vectors differ from sentence-transformers' on ``texts``). Needs torch and onnx, which
-    only installing does."""
+    only installing does. A folder of another shape (``exportable``) is refused."""
     import torch
     from sentence_transformers import SentenceTransformer
 
+    if not exportable(folder):
+        raise ModelError(
+            f"{folder} is not a transformer with mean pooling and normalisation, the only shape "
+            "exported for onnxruntime; it runs on torch."
+        )
     model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     transformer = model[0].auto_model
     assert isinstance(transformer, torch.nn.Module)
@@ -61,18 +67,22 @@ def export_onnx(folder: Path, texts: Sequence[str]) -> dict[str, Any]:
     ids = torch.tensor([[0, 6, 7, 2]])
     target = folder / ONNX_FILE
     axes = {0: "batch", 1: "tokens"}
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notes on indexing and tracing
-        torch.onnx.export(
-            Hidden(transformer), (ids, torch.ones_like(ids)), str(target),
-            input_names=["input_ids", "attention_mask"], output_names=["hidden"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
-            opset_version=17, dynamo=False,
-        )  # fmt: skip
-    prompts = {k: v for k, v in model.prompts.items() if v}
-    onnx = OnnxEmbedder(folder, label="check", prompts=prompts)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter's notes on indexing and tracing
+            torch.onnx.export(
+                Hidden(transformer), (ids, torch.ones_like(ids)), str(target),
+                input_names=["input_ids", "attention_mask"], output_names=["hidden"],
+                dynamic_axes={"input_ids": axes, "attention_mask": axes, "hidden": axes},
+                opset_version=17, dynamo=False,
+            )  # fmt: skip
+    except Exception as exc:  # the exporter or the onnx package: the model stays on torch
+        target.unlink(missing_ok=True)
+        raise ModelError(
+            f"torch could not export {folder} for onnxruntime ({type(exc).__name__}: "
+            f"{str(exc)[:200]}); it runs on torch."
+        ) from exc
+    onnx = OnnxEmbedder(folder, label="check", prompts={})  # it reads the folder's prompts
     cosines = []
     for query in (True, False):
         encode = model.encode_query if query else model.encode_document

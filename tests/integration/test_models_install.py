@@ -139,6 +139,27 @@ def test_a_failed_verification_installs_nothing(tmp_path, monkeypatch):
     assert [p.name for p in (tmp_path / "models").iterdir() if not p.name.endswith(".lock")] == []
 
 
+@pytest.mark.slow
+@pytest.mark.integration
+def test_a_failed_onnx_export_still_installs_the_model_on_torch(tmp_path, monkeypatch):
+    from rag.embedding import SentenceTransformerEmbedder, lazy_embedder
+
+    def no_export(folder, texts):
+        raise ModelError("torch could not export it (a test)")
+
+    monkeypatch.setattr(models, "export_onnx", no_export)
+    messages: list[str] = []
+    folder = install(E5, tmp_path / "models", progress=messages.append)
+    marker = read_marker(folder)
+    assert marker is not None and marker["onnx"] == {
+        "skipped": "torch could not export it (a test)"
+    }
+    assert not (folder / "model.onnx").exists()
+    assert any(m.startswith("not exported: torch could not export it") for m in messages)
+    embedder = lazy_embedder(E5, tmp_path / "models").model()  # auto: torch, no export
+    assert isinstance(embedder, SentenceTransformerEmbedder)
+
+
 # --- embeddinggemma-300m (only where an installed copy is given) ----------------------------
 @pytest.mark.slow
 @pytest.mark.integration

@@ -7,12 +7,13 @@ of lengths; the same token counts; and the runtime setting chooses, or says what
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
 import pytest
 
-from provision.onnx_export import exportable
+from provision.onnx_export import export_onnx, exportable
 from rag.embedding import SentenceTransformerEmbedder, lazy_embedder
 from rag.errors import ModelError
 from rag.onnx_embedder import ONNX_FILE, OnnxEmbedder
@@ -77,6 +78,15 @@ def test_the_runtime_setting_chooses_and_says_what_is_missing(tmp_path):
     assert isinstance(lazy_embedder(str(bare), MODELS_DIR).model(), SentenceTransformerEmbedder)
     with pytest.raises(ModelError, match="models install"):
         lazy_embedder(str(bare), MODELS_DIR, runtime="onnx")
+    # a model of another shape is not exported (EmbeddingGemma's dense layers)
+    dense = tmp_path / "dense"
+    dense.mkdir()
+    modules = [{"type": f"sentence_transformers.models.{k}"} for k in
+               ("Transformer", "Pooling", "Dense", "Normalize")]  # fmt: skip
+    (dense / "modules.json").write_text(json.dumps(modules), "utf-8")
+    with pytest.raises(ModelError, match="only shape exported"):
+        export_onnx(dense, ["a text"])
+    assert not (dense / ONNX_FILE).exists()
     # a damaged export is a clear error, not a crash
     (bare / ONNX_FILE).write_bytes(b"not a model")
     with pytest.raises(ModelError, match=ONNX_FILE):
