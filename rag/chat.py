@@ -108,7 +108,7 @@ class Retrieved:
     passages: list[Passage]
     filters: Filters  # the person's filters, the only ones applied
     refusal: Refusal | None
-    question: Question | None = None  # the query as read once (rag/question.py ``read``)
+    question: Question  # the query as read once (rag/question.py ``read``)
 
     @property
     def refuse(self) -> bool:
@@ -304,7 +304,7 @@ class Engine:
         pieces: list[str] = []
         held: str | None = ""  # the answer's start, held back while it may be NO_ANSWER
         # the answerer gets the question as read, when it reads it in the same language
-        read = found.question.info if found.question and query_lang == lang else None
+        read = found.question.info if query_lang == lang else None
         for piece in self.answerer.stream(query, lang, passages, history, asked=read):
             pieces.append(piece)
             if held is None:
@@ -316,7 +316,7 @@ class Engine:
                 held = None
         lap("answer_ms")
         if held is not None and declines(held):  # the answerer found no answer in them
-            yield from refused(_not_stated(found.question or read_question(query, query_lang)))
+            yield from refused(_not_stated(found.question))
             return
         if held:
             yield Token(held)
@@ -327,8 +327,7 @@ class Engine:
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not citations:  # the answerer produced nothing that rests on a passage
-            why = _not_stated(found.question or read_question(query, query_lang))
-            message = self._refusal(lang, passages, why, filtered=False)
+            message = self._refusal(lang, passages, _not_stated(found.question), filtered=False)
             yield Done(
                 replace(base, answer=message, mode="refusal", refused=True, timings=timings,
                         refusal="answerer")

@@ -235,7 +235,8 @@ class Retriever:
     ) -> list[_Candidate]:
         n = self.config.candidates
         store = self.index.store
-        wanted: dict[str, None] = {}  # the dense side's ids, in the order they were found
+        # every candidate's id, in the order found: the dense side's, then the lexical side's
+        wanted: dict[str, None] = {}
         if self.config.fusion != "lexical":
             if filters.lang and not expand:
                 searches = [(chroma_where(filters), moved.get(filters.lang, qvec))]
@@ -257,7 +258,6 @@ class Retriever:
                     for ids in store.nearest_ids(vectors, n, where):
                         wanted.update(dict.fromkeys(ids))
 
-        lexical_ids: list[str] = []
         with stage("lexical"):
             lexical = self.index.lexical()
             lex_scores = lexical.scores(query, lang)
@@ -267,16 +267,15 @@ class Retriever:
                     langs=langs, date_from=date_number(filters.date_from),
                     date_to=date_number(filters.date_to), source=filters.source,
                 )  # fmt: skip
-                lexical_ids = [h.doc.chunk_id for h in lexical.top(lex_scores, mask, n)]
-        extra = [i for i in lexical_ids if i not in wanted]
+                wanted.update(
+                    dict.fromkeys(h.doc.chunk_id for h in lexical.top(lex_scores, mask, n))
+                )
         with stage("read"):  # every candidate's text, metadata and vector, in one round trip
             generation = self.index.manifest.generation()
-            hits = self._chunks.read(store, [*wanted, *extra], qvec, generation)
-        # the dense side's first, in their order, then the lexical side's
-        found = {hit.id: hit for hit in hits}
+            hits = self._chunks.read(store, list(wanted), qvec, generation)
 
         out = []
-        for hit in found.values():
+        for hit in hits:
             pos = lexical.position(hit.id)
             lex = float(lex_scores[pos]) if pos is not None and len(lex_scores) else 0.0
             if not self.config.cross_lexical and hit.metadata.get("lang") != lang:
