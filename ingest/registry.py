@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from rag.archive.manifest import Transaction
 from rag.errors import InputError, StoreError
 from rag.types import Problem
 
@@ -324,19 +325,8 @@ class SourceRegistry:
         with self._transaction():
             self._db.executemany("DELETE FROM validators WHERE url = ?", [(u,) for u in urls])
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
 
 def _source(row: sqlite3.Row) -> Source:

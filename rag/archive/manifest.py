@@ -503,11 +503,15 @@ class Manifest:
                 "INSERT INTO removed (article_id, gen) VALUES (?, ?)", [(i, gen) for (i,) in ids]
             )
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._db)
 
 
-class _Transaction:
+class Transaction:
+    """``with Transaction(db):`` one SQLite write transaction, taken at once (BEGIN
+    IMMEDIATE), committed at the end or rolled back on an error (the sources registry uses it
+    too)."""
+
     def __init__(self, db: sqlite3.Connection) -> None:
         self._db = db
 
