@@ -38,7 +38,7 @@ from .question import Question, Term
 from .question import read as read_question
 from .retrieval import Retriever, TimeRange, is_year_of
 from .stages import record, stage
-from .timeparse import TimeIntent, parse_time
+from .timeparse import TimeIntent
 from .types import Filters, Message, Passage, Turn, date_number
 
 REWRITE_HISTORY = 40  # messages the follow-up rewrite may look back through
@@ -188,13 +188,13 @@ class Engine:
     def search(
         self, query: str, *, k: int = 10, filters: Filters | None = None, lang: str | None = None
     ) -> list[Passage]:
-        with stage("question"):
+        with stage("question"):  # read once, as ``retrieve`` reads it
             lang = detect_query_language(query, default=lang or self.default_lang)
-            intent = parse_time(query, lang)
+            asked = read_question(query, lang)
         given = filters or Filters()
         return self.retriever.search(
-            query, lang=lang, k=k, filters=given, recency=intent.recency,
-            when=self.asked_time(intent, given),
+            query, lang=lang, k=k, filters=given, recency=asked.time.recency,
+            when=self.asked_time(asked.time, given), asked_terms=asked.info.terms,
         )  # fmt: skip
 
     @staticmethod
