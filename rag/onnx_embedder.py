@@ -6,9 +6,11 @@ against sentence-transformers on the way (every verification text at cosine >= 0
 it, :class:`OnnxEmbedder` tokenizes with the folder's ``tokenizer.json`` (the ``tokenizers``
 library, as sentence-transformers' fast tokenizer does), runs the graph, mean-pools and
 normalises: fp32, the same vectors, so an index written by one runtime is read by the other
-(the model's label does not change). Measured on 2 cores (multilingual-e5-small): one query
-16-38 ms against 22-225 ms for torch through sentence-transformers, and the server never
-imports torch (see README, Measured).
+(the model's label does not change). Measured on 2 quiet cores (multilingual-e5-small): one
+question in 12-15 ms against 22 ms or more for torch through sentence-transformers, and the
+server never imports torch (see README, Measured). Whole chunks of 200-500 tokens are slower
+than on torch (1,568 against 2,262 tokens/s), so a local ingest stays on torch under ``auto``
+(app/compose.py).
 
 Only models that are a transformer, mean pooling and normalisation (the e5 family) are
 exported; others (EmbeddingGemma's dense layers) stay on torch.
