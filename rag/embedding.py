@@ -119,10 +119,7 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, query=False)
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) != 1:
-            return self._encode(texts, query=True)
-        # one question is embedded by the retriever and again by the answerer: remember it
-        return self._queries.vectors(texts, lambda missing: self._encode(missing, query=True))
+        return self._queries.question(texts, lambda batch: self._encode(batch, query=True))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:

@@ -134,10 +134,9 @@ class OnnxEmbedder:
         return self._encode(texts, self._prompts["document"])
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
-        if len(texts) != 1:
-            return self._encode(texts, self._prompts["query"])
-        # one question is embedded by the retriever and again by the answerer: remember it
-        return self._queries.vectors(texts, lambda m: self._encode(m, self._prompts["query"]))
+        return self._queries.question(
+            texts, lambda batch: self._encode(batch, self._prompts["query"])
+        )
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:

@@ -38,3 +38,12 @@ class VectorCache:
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
         return np.stack([found[t] for t in texts])
+
+    def question(
+        self, texts: Sequence[str], compute: Callable[[Sequence[str]], np.ndarray]
+    ) -> np.ndarray:
+        """``compute(texts)``, remembered when it is one question: it is embedded by the
+        retriever and again by the answerer. Batches are computed as they come."""
+        if len(texts) != 1:
+            return compute(texts)
+        return self.vectors(texts, compute)

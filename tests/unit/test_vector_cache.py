@@ -36,3 +36,18 @@ def test_the_least_recently_used_text_goes_first():
     cache.vectors(["c"], compute)  # evicts b
     cache.vectors(["a", "b"], compute)
     assert calls == ["a", "b", "c", "b"]
+
+
+def test_one_question_is_remembered_and_batches_are_computed_as_they_come():
+    asked: list[list[str]] = []
+
+    def compute(texts) -> np.ndarray:
+        asked.append(list(texts))
+        return np.array([[float(len(t))] for t in texts])
+
+    cache = VectorCache(10)
+    assert cache.question(["who?"], compute).tolist() == [[4.0]]
+    assert cache.question(["who?"], compute).tolist() == [[4.0]]
+    assert cache.question(["a", "bb"], compute).tolist() == [[1.0], [2.0]]
+    assert cache.question(["a", "bb"], compute).tolist() == [[1.0], [2.0]]
+    assert asked == [["who?"], ["a", "bb"], ["a", "bb"]]
