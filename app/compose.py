@@ -11,7 +11,7 @@ from ingest.stories import StoryLinker
 from ingest.sync import Ingestor
 from rag.answer import Answerer
 from rag.answer.extractive import ExtractiveAnswerer
-from rag.answer.judge.model import AnswerJudge, judge_path, load_judge
+from rag.answer.judge.model import AnswerJudge, load_judge, weights_path
 from rag.archive.index import ArchiveIndex, delete_index, read_info
 from rag.archive.manifest import Manifest
 from rag.archive.writer_lock import WriterLock
@@ -159,13 +159,13 @@ def judge_for(settings: Settings, embedder: ModelEmbedder) -> JudgeChoice:
     if choice == "off":
         return JudgeChoice(None)
     if choice == "auto":
-        if embedder.spec is None or not judge_path(embedder.spec.name).is_file():
+        if embedder.spec is None or not weights_path(embedder.spec.name).is_file():
             return JudgeChoice(None, f"no answer judge is shipped for {embedder.label}")
-        path = judge_path(embedder.spec.name)
+        folder = settings.models_dir / embedder.spec.name
     else:
-        path = Path(choice)
+        folder = Path(choice)
     try:
-        return JudgeChoice(load_judge(path, embedder.label))
+        return JudgeChoice(load_judge(folder, embedder.label))
     except ModelError as exc:
         log.warning("answering without the judge: %s", exc)
         return JudgeChoice(None, str(exc))

@@ -6,7 +6,8 @@ One index of the Belebele passages (Italian and English) plus the FA-KES article
 JSONL and the CSV export under their own ids, as a messy archive holds duplicates): more than
 5,000 chunks. In the same run, on the same model and files:
   newsrag    hybrid search (dense + BM25, one result per story), and `ask` with the extractive
-             answerer: the whole pipeline from the question string to the cited Turn
+             answerer: the whole pipeline from the question string to the cited Turn, with
+             the answer judge (rag/answer/judge) and without it
   dense      our dense side alone (the model's query/document prompts, no BM25)
   bm25       our BM25 index alone
   tutorial   the LangChain tutorial recipe: RecursiveCharacterTextSplitter(1000, 200) +
@@ -264,10 +265,14 @@ def main() -> None:
     out["quality"] = {"questions": len(questions), **quality}
 
     # speed --------------------------------------------------------------------------------
+    out["answer_judge"] = engine.judge_state[0]
+    plain = engine_parts(settings.model_copy(update={"judge": "off"}))
     bm25 = Retriever(index, embedder, RetrievalConfig(fusion="lexical", language_shift=shift))
     runs: list[tuple[str, Callable[[str], Any], list[str], list[str]]] = [
         ("newsrag_search", lambda q: engine.search(q, k=10), slices[0], slices[1]),
         ("newsrag_ask_extractive", lambda q: engine.ask(q), slices[2], slices[3]),
+        # the same questions, the answer judge off (its own engine: nothing cached between)
+        ("newsrag_ask_without_judge", lambda q: plain.engine.ask(q), slices[2], slices[3]),
         ("tutorial_search", lambda q: tutorial.similarity_search(q, k=10), slices[0], slices[1]),
         ("bm25_search", lambda q: bm25.search(q, lang="en", k=10), slices[0], slices[1]),
     ]
@@ -291,6 +296,7 @@ def main() -> None:
         "cross_lang_recall@5": ">= 0.95", "same_lang_recall@1": ">= 0.90",
         "search_p50_ms": "<= 150", "ask_p50_ms": "<= 400",
     }  # fmt: skip
+    plain.close()
     parts.close()
     print(json.dumps(out, indent=2))
 

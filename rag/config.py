@@ -154,11 +154,11 @@ class Settings(BaseSettings):
         "or folder. Unset: no reranking.",
     )
     judge: str = Field(
-        "off",
-        description="The learned answer judge, which picks the lead among the sentences that "
-        "state the asked kind of fact: `off`, `auto` (the one shipped for the embedding model) "
-        "or the path of a file written by `newsrag models train-judge`. Off by default: it "
-        "measured no better than the rules on two of the team's sets (README, Measured).",
+        "auto",
+        description="The learned answer judge, a cross-encoder that reads the question with "
+        "each candidate sentence and picks the lead among those that state the asked kind of "
+        "fact: `auto` (the one installed with the embedding model), `off`, or an installed "
+        "model folder holding a `judge.onnx` (`newsrag models train-judge`).",
     )
     refusal_threshold: float | None = Field(
         None,

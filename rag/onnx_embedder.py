@@ -18,6 +18,7 @@ exported; others (EmbeddingGemma's dense layers) stay on torch.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -55,8 +56,6 @@ class OnnxEmbedder:
         # onnxruntime writes its warnings to stderr itself, past Python's logging (and its
         # JSON format): only errors
         ort.set_default_logger_severity(3)
-        from tokenizers import Tokenizer
-
         path = folder / ONNX_FILE
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -68,15 +67,13 @@ class OnnxEmbedder:
             )
             # one tokenizer, never truncating (counting must not): a tokenizer of this model
             # holds about 280 MB, so embedding truncates its ids itself (``_truncated``)
-            self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+            self._tokenizer = tokenizer_of(folder)
         except Exception as exc:  # a damaged or partial file: reinstalling fixes it
             raise ModelError(
                 f"Could not load {path} with onnxruntime ({type(exc).__name__}: "
                 f"{str(exc)[:200]}); reinstall the model with `newsrag models install NAME "
                 "--force`, or set NEWSRAG_EMBEDDING_RUNTIME=torch."
             ) from exc
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
         config = _json(folder / "sentence_bert_config.json")
         self.max_tokens = int(config.get("max_seq_length") or 512)
         self.label = label
@@ -143,6 +140,23 @@ class OnnxEmbedder:
             return []
         encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encoded]
+
+
+def tokenizer_of(folder: Path) -> Any:
+    """The model folder's ``tokenizer.json``, loaded once per process and shared by the
+    embedder and the answer judge (one of this model's holds about 280 MB); it never truncates
+    or pads: each caller cuts its ids itself."""
+    return _tokenizer(Path(folder).resolve() / "tokenizer.json")
+
+
+@functools.cache
+def _tokenizer(path: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
 
 
 def _json(path: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import typer
 
 from app.quiet import quiet_phone_home
 from rag.config import Settings
-from rag.errors import ConfigError, NewsragError
+from rag.errors import ConfigError, InputError, NewsragError
 
 app = typer.Typer(
     name="newsrag",
@@ -361,7 +361,6 @@ def filters(
 ) -> Any:
     from datetime import date
 
-    from rag.errors import InputError
     from rag.types import Filters
 
     for name, value in (("--date-from", date_from), ("--date-to", date_to)):
@@ -553,23 +552,35 @@ def models_train_judge(
     ] = None,
     model: ModelOpt = None,
 ) -> None:
-    """Train the answer judge for the embedding model (deterministic; a few minutes)."""
-    from app.compose import embedder_for
-    from rag.answer.judge.model import judge_path
+    """Train the answer judge for the embedding model (seeded; about 15 minutes on 2 cores),
+    then install it for the model."""
+    from provision.onnx_export import export_judge
+    from rag.answer.judge.model import weights_path
     from rag.answer.judge.train import train_judge
+    from rag.models import resolve
 
     cfg = settings(embedding_model=model)
-    embedder = embedder_for(cfg)
-    name = embedder.spec.name if embedder.spec else embedder.label.replace("/", "_")
-    target = out or judge_path(name)
+    resolved = resolve(cfg.embedding_model, cfg.models_dir)
+    if not resolved.local:
+        raise InputError(
+            f"{cfg.embedding_model} is not installed here: run `newsrag models install` first."
+        )
+    folder = Path(resolved.name_or_path)
+    name = folder.name
+    target = out or weights_path(name)
     err = _console(stderr=True)
     project = Path(__file__).resolve().parents[1]  # data/eval and data/judge live there
-    card = train_judge(data, project, embedder, target, progress=lambda m: err.print(m))
+    card = train_judge(data, project, folder, resolved.label, target, progress=err.print)
+    held = card["held_out"].get("all", {})
     _console().print(
         f"answer judge written to {target} ({card['bytes']} bytes); held-out sentence choice "
-        f"{card['held_out'].get('all', {}).get('judge_acc1')} (cosine "
-        f"{card['held_out'].get('all', {}).get('cosine_acc1')})"
+        f"{held.get('judge_acc1')} (first sentence {held.get('lead_acc1')})"
     )
+    if out is None:
+        installed = export_judge(folder, target)
+        _console().print(
+            f"installed in {folder} (logits within {installed['max_diff_int8']:.1e} of torch's)"
+        )
 
 
 # --- serve, feedback -------------------------------------------------------------------------

@@ -36,7 +36,6 @@ from ..question import QuestionInfo, analyse
 from ..sentences import sentence_spans
 from ..types import Message, Passage
 from ..words import tokenize
-from .judge.features import Asked, Candidate
 from .judge.model import AnswerJudge
 from .kinds import mentions_all, states
 from .messages import format_date, language_name, text
@@ -50,7 +49,6 @@ class _Sentence:
     text: str
     headline: bool = False  # restates the article's title
     fits: int = 0  # states the kind of fact the question asks for: 0-2 (rag/answer/kinds.py)
-    position: int = 0  # its place in the article: 0 its first sentence (rag/answer/judge)
 
 
 # a sentence that opens with a pronoun or a demonstrative leans on the one before it
@@ -140,14 +138,13 @@ class ExtractiveAnswerer:
         for i in usable:
             p = top[i]
             title = _glued(p.title)
-            for n, (a, b) in enumerate(sentence_spans(p.text)):
+            for a, b in sentence_spans(p.text):
                 body = p.text[a:b]
                 if len(body.split()) < 4:
                     continue
                 sentences.append(
                     _Sentence(i, a, b, body, headline=len(title) >= 20 and title in _glued(body),
-                              fits=states(info.wants, body, p.lang, asked),
-                              position=n if p.start == 0 else n + 1)
+                              fits=states(info.wants, body, p.lang, asked))
                 )  # fmt: skip
         if not sentences:
             return []
@@ -178,7 +175,7 @@ class ExtractiveAnswerer:
         if info.wants and max(s.fits for s in pool) < self.min_fit:
             return []  # asked who/where/when/how many, and no sentence says: no answer
         if self.judge is not None:
-            lead = self._judged(question, lang, q, pool, top, vector_of)
+            lead = self._judged(question, ranked)
         else:
             lead = max(ranked, key=lambda s: s.fits)  # the best-scored of those that fit best
         chosen = self._ranked(lead, ranked, scores, vector_of)
@@ -213,20 +210,19 @@ class ExtractiveAnswerer:
             chosen.append(other)
         return chosen
 
-    def _judged(
-        self, question: str, lang: str, q: np.ndarray, pool: list[_Sentence],
-        top: list[Passage], vector_of: dict[_Sentence, np.ndarray],
-    ) -> _Sentence:  # fmt: skip
+    def _judged(self, question: str, ranked: list[_Sentence]) -> _Sentence:
         """With the answer judge: among the sentences that state the asked kind best, the one
-        the judge finds most likely to state the answer (in place of the most similar)."""
+        the judge, reading the question and each sentence together, finds most likely to
+        state the answer (in place of the most similar). ``ranked`` is the pool, most similar
+        first. The judge costs about 25 ms a sentence on 2 cores, so it reads only those, and
+        of them the ``max_candidates`` most similar."""
         assert self.judge is not None
-        asked = Asked.of(question, lang, q)
-        candidates = [
-            Candidate(s.text, top[s.passage].lang, s.position, vector_of[s]) for s in pool
-        ]
-        shares, _ = self.judge.weigh(asked, candidates)
-        share_of = dict(zip(pool, shares, strict=True))
-        return max(pool, key=lambda s: (s.fits, share_of[s]))
+        best = max(s.fits for s in ranked)
+        tied = [s for s in ranked if s.fits == best][: self.max_candidates]
+        if len(tied) == 1:
+            return tied[0]
+        shares, _ = self.judge.weigh(question, [s.text for s in tied])
+        return tied[int(np.argmax(shares))]
 
     def stream(
         self,

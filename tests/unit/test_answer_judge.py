@@ -1,109 +1,164 @@
-"""The answer judge: its file is checked when it loads, its training is deterministic, and the
-extractive answer labels a quotation in another language where it starts."""
+"""The answer judge: its files are checked when they load, its training is repeatable, its
+onnx export reads as torch does, and the extractive answer labels a quotation in another
+language where it starts."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from app.compose import judge_for
+from provision.onnx_export import export_judge
 from rag.answer.extractive import ExtractiveAnswerer, _Sentence
-from rag.answer.judge.features import NAMES, Asked, Candidate, features
-from rag.answer.judge.model import judge_path, load_judge, read_judge
-from rag.answer.judge.train import Example, eval_stories, fit, is_test, split
+from rag.answer.judge.model import (
+    FORMAT,
+    META_FILE,
+    ONNX_FILE,
+    load_judge,
+    pair_ids,
+    read_weights,
+    weights_path,
+)
+from rag.answer.judge.train import (
+    FROZEN,
+    Example,
+    Pairs,
+    cross_encoder,
+    eval_stories,
+    fit,
+    is_test,
+    split,
+    trained_weights,
+)
 from rag.config import Settings
 from rag.errors import ModelError
 from rag.types import Passage
+from tests.conftest import MODELS_DIR
 from tests.fakes import HashEmbedder
 
-
-def _examples(seed: int, n: int = 40) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    xs, ys = [], []
-    for _ in range(n):
-        x = rng.normal(size=(6, len(NAMES))).astype(np.float32)
-        y = np.zeros(6, dtype=np.float32)
-        y[int(np.argmax(x[:, 0]))] = 1.0  # the answer is the row with the largest feature 0
-        xs.append(x)
-        ys.append(y)
-    return xs, ys
+E5 = MODELS_DIR / "multilingual-e5-small"
 
 
-def test_training_is_deterministic_and_learns_the_signal(tmp_path: Path) -> None:
-    xs, ys = _examples(1, n=300)
-    a = fit(xs, ys, epochs=1000, seed=0, meta={"embedding_model": "m"})
-    b = fit(xs, ys, epochs=1000, seed=0, meta={"embedding_model": "m"})
-    a.save(tmp_path / "a.npz")
-    b.save(tmp_path / "b.npz")
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    test_x, test_y = _examples(2)
-    right = sum(
-        int(np.argmax(a.logits(x))) == int(np.argmax(y))
-        for x, y in zip(test_x, test_y, strict=True)
-    )
-    assert right >= 30  # of 40 (chance: 7): it found that feature 0 decides
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> Path:
+    """A tiny XLM-RoBERTa (8 layers, 32-d) with e5's tokenizer: the judge's plumbing, fast."""
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaModel
+
+    if not (E5 / "tokenizer.json").exists():
+        pytest.fail(f"{E5} is not installed: run `make setup`")
+    folder = tmp_path_factory.mktemp("tiny-judge")
+    torch.manual_seed(0)
+    config = XLMRobertaConfig(
+        vocab_size=250037, hidden_size=32, num_hidden_layers=FROZEN + 2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=514,
+    )  # fmt: skip
+    XLMRobertaModel(config, add_pooling_layer=False).save_pretrained(folder)
+    shutil.copy(E5 / "tokenizer.json", folder / "tokenizer.json")
+    return folder
 
 
-def test_a_saved_judge_reads_back_the_same(tmp_path: Path) -> None:
-    xs, ys = _examples(3)
-    judge = fit(xs, ys, epochs=50, meta={"embedding_model": "m"})
-    judge.save(tmp_path / "j.npz")
-    again = read_judge(tmp_path / "j.npz")
-    assert np.allclose(again.logits(xs[0]), judge.logits(xs[0]))
-    assert again.model_label == "m"
+def _examples() -> list[Example]:
+    out = []
+    for n in range(12):
+        sentences = [f"The convoy number {n} reached the town of Gao.",
+                     f"Twelve soldiers were killed in attack {n}, the army said.",
+                     "The weather was hot and the market stayed open."]  # fmt: skip
+        label = None if n % 4 == 3 else 1
+        out.append(Example(f"s{n}", "fakes", f"How many died in attack {n}?", "en", sentences,
+                           [0, 1, 2], "en", label))  # fmt: skip
+    return out
+
+
+def _weights(folder: Path, path: Path, label: str = "tiny") -> Path:
+    model = fit(cross_encoder(folder), Pairs(folder), _examples(), per_step=4)
+    meta = {"format": FORMAT, "embedding_model": label, "max_tokens": 96,
+            "query_prompt": "query: ", "passage_prompt": "passage: "}  # fmt: skip
+    with path.open("wb") as f:
+        np.savez_compressed(f, **trained_weights(model), meta=np.array(json.dumps(meta)))
+    return path
+
+
+def test_pairs_are_read_as_xlm_roberta_pairs_them() -> None:
+    assert pair_ids([5, 6], [7, 8, 9], 96) == [0, 5, 6, 2, 2, 7, 8, 9, 2]
+    long = pair_ids(list(range(10, 80)), list(range(100, 300)), 96)
+    assert len(long) == 96 and long[-1] == 2  # the sentence is cut, the question kept
+
+
+def test_training_is_repeatable_and_keeps_the_lower_layers(tiny_folder: Path) -> None:
+    a = trained_weights(fit(cross_encoder(tiny_folder), Pairs(tiny_folder), _examples()))
+    b = trained_weights(fit(cross_encoder(tiny_folder), Pairs(tiny_folder), _examples()))
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    assert "head.weight" in a and not any(k.startswith("encoder.embeddings") for k in a)
+    assert not any(k.startswith(f"encoder.encoder.layer.{i}.") for k in a for i in range(FROZEN))
+    assert np.abs(a["head.weight"]).sum() > 0  # it started at zero: training moved it
+
+
+def test_the_onnx_judge_reads_as_torch_does(tiny_folder: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    weights = _weights(folder, tmp_path / "w.npz")
+    installed = export_judge(folder, weights)
+    assert installed["max_diff_fp32"] <= 1e-3 and installed["max_diff_int8"] <= 0.15
+    assert (folder / ONNX_FILE).is_file() and not list(folder.glob(".*fp32"))
+    judge = load_judge(folder, "tiny")
+    shares, none = judge.weigh("How many died?", ["Twelve died.", "It rained in Gao today."])
+    assert shares.shape == (2,) and abs(float(shares.sum()) + none - 1.0) < 1e-5
+    with pytest.raises(ModelError, match="trained for the embedding model 'tiny'"):
+        load_judge(folder, "multilingual-e5-small")
 
 
 def test_missing_corrupt_and_foreign_judges_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="train-judge"):
-        read_judge(tmp_path / "missing.npz")
+        read_weights(tmp_path / "missing.npz")
     (tmp_path / "corrupt.npz").write_bytes(b"not a zip at all")
     with pytest.raises(ModelError, match=r"corrupt.npz is not an answer judge.*train-judge"):
-        read_judge(tmp_path / "corrupt.npz")
-    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
-    with pytest.raises(ModelError, match="not an answer judge"):
-        read_judge(tmp_path / "other.npz")
-    xs, ys = _examples(4)
-    fit(xs, ys, epochs=5, meta={"embedding_model": "another-model"}).save(tmp_path / "j.npz")
-    with pytest.raises(ModelError, match="trained for the embedding model 'another-model'"):
-        load_judge(tmp_path / "j.npz", "multilingual-e5-small")
+        read_weights(tmp_path / "corrupt.npz")
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3), meta=np.array("{}"))
+    with pytest.raises(ModelError, match="is not a newsrag-judge/2 file"):
+        read_weights(tmp_path / "other.npz")
+    folder = tmp_path / "model"
+    folder.mkdir()
+    with pytest.raises(ModelError, match="models install model --force"):
+        load_judge(folder, "m")
+    (folder / ONNX_FILE).write_bytes(b"garbage")
+    (folder / META_FILE).write_text(json.dumps({"format": FORMAT, "embedding_model": "m"}))
+    with pytest.raises(ModelError, match=r"Could not load .*judge.onnx.*--force"):
+        load_judge(folder, "m")
 
 
-def test_the_shipped_judge_loads_for_its_model_and_reads_like_its_card() -> None:
-    path = judge_path("multilingual-e5-small")
-    judge = load_judge(path, "multilingual-e5-small")
+def test_the_shipped_weights_read_like_their_card() -> None:
+    path = weights_path("multilingual-e5-small")
+    arrays, meta = read_weights(path)
     card = json.loads(path.with_suffix(".card.json").read_text())
-    assert card["bytes"] == path.stat().st_size
-    assert judge.meta["seed"] == card["seed"] and judge.mean.shape == (len(NAMES),)
+    assert card["bytes"] == path.stat().st_size and meta["seed"] == card["seed"]
+    assert meta["embedding_model"] == "multilingual-e5-small" and "head.weight" in arrays
+    assert path.stat().st_size < 40_000_000  # shipped in the repository: tens of MB at most
+
+
+def test_the_installed_judge_finds_the_sentence_that_answers() -> None:
+    judge = load_judge(E5, "multilingual-e5-small")  # installed by `make setup`
+    q = "How many soldiers were killed in the ambush near Djibo?"
+    texts = ["The army said the ambush happened near Djibo on Tuesday.",
+             "The ambush near Djibo killed twelve soldiers, the army said."]  # fmt: skip
+    shares, _ = judge.weigh(q, texts)
+    assert shares[1] > shares[0]
+    shares, _ = judge.weigh("Quanti soldati sono stati uccisi vicino a Djibo?", texts)
+    assert shares[1] > shares[0]  # an Italian question against English sentences
 
 
 def test_a_broken_judge_leaves_the_product_answering_and_says_why(tmp_path: Path) -> None:
-    (tmp_path / "j.npz").write_bytes(b"garbage")
+    (tmp_path / ONNX_FILE).write_bytes(b"garbage")
+    (tmp_path / META_FILE).write_text("{not json")
     embedder = HashEmbedder()
     embedder.spec = None  # type: ignore[attr-defined]
-    chosen = judge_for(Settings(judge=str(tmp_path / "j.npz")), embedder)  # type: ignore[arg-type]
-    assert chosen.judge is None and "not an answer judge" in (chosen.problem or "")
+    chosen = judge_for(Settings(judge=str(tmp_path)), embedder)  # type: ignore[arg-type]
+    assert chosen.judge is None and "is not readable" in (chosen.problem or "")
     assert judge_for(Settings(judge="off"), embedder).problem is None  # type: ignore[arg-type]
-
-
-def test_features_read_the_asked_kind_in_the_sentence() -> None:
-    embedder = HashEmbedder()
-    q = "How many soldiers were killed in the ambush near Djibo?"
-    asked = Asked.of(q, "en", embedder.embed_queries([q])[0])
-    texts = [
-        "The ambush near Djibo killed twelve soldiers, the army said.",
-        "The army said the ambush happened near Djibo on Tuesday.",
-    ]
-    vectors = embedder.embed_documents(texts)
-    x = features(
-        asked,
-        [Candidate(t, "en", i, v) for i, (t, v) in enumerate(zip(texts, vectors, strict=True))],
-    )
-    count = NAMES.index("number_by_count")
-    assert x[0, count] == 1.0 and x[1, count] == 0.0
-    assert x[0, NAMES.index("lead")] == 1.0 and x[1, NAMES.index("lead")] == 0.0
 
 
 def test_the_split_is_by_story_and_eval_stories_are_found(tmp_path: Path) -> None:
