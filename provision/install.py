@@ -248,9 +248,29 @@ def install(
 ) -> Path:
     """Provision the named model into ``models_dir/<name>/`` from its offline source.
 
-    Returns at once when a valid install is already there (unless ``force``).
+    Returns at once when a valid install is already there (unless ``force``), after installing
+    the answer judge if the shipped one is newer than the installed one (or none is there).
     """
     spec = get_spec(name)
-    return provision(
+    folder = provision(
         Path(models_dir) / spec.name, _BUILDERS[spec.source](spec), force=force, progress=progress
     )
+    refresh_judge(folder, spec, progress or (lambda _msg: None))
+    return folder
+
+
+def refresh_judge(folder: Path, spec: ModelSpec, say: Progress) -> None:
+    """(Re)install the answer judge in an installed folder whose judge is missing or older
+    than the weights shipped in rag/data/judge (an install from before them, or a retrained
+    judge), so `make setup` brings an existing install up to date without reconverting."""
+    weights = weights_path(spec.name)
+    meta = folder / JUDGE_META
+    if not weights.is_file() or not (folder / "model.onnx").is_file():
+        return
+    if meta.is_file() and meta.stat().st_mtime >= weights.stat().st_mtime:
+        return
+    say("installing the answer judge (rag/data/judge) and checking it against torch")
+    try:
+        export_judge(folder, weights)
+    except ModelError as exc:  # the product answers without it and says so
+        say(f"answer judge not installed: {exc}")

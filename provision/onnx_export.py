@@ -10,6 +10,7 @@ Only a transformer + mean pooling + normalisation (the e5 family) is exported.
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -157,8 +158,12 @@ def export_judge(folder: Path, weights: Path) -> dict[str, Any]:
         if exact > JUDGE_MAX_DIFF:
             raise ModelError(f"its fp32 graph differs from torch by {exact:.2e}")
         target.replace(full)
-        quantize_dynamic(str(full), str(target), weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["Gather"])  # fmt: skip
+        logging.disable(logging.WARNING)  # its advice to pre-process, for image models
+        try:
+            quantize_dynamic(str(full), str(target), weight_type=QuantType.QInt8,
+                             op_types_to_quantize=["Gather"])  # fmt: skip
+        finally:
+            logging.disable(logging.NOTSET)
         quantized = diff()
         if quantized > JUDGE_INT8_MAX_DIFF:
             raise ModelError(f"its int8 graph differs from torch by {quantized:.2e}")

@@ -112,6 +112,31 @@ def test_the_onnx_judge_reads_as_torch_does(tiny_folder: Path, tmp_path: Path) -
         load_judge(folder, "multilingual-e5-small")
 
 
+def test_setup_installs_a_newer_shipped_judge_into_an_existing_install(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    from types import SimpleNamespace
+
+    from provision import install
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    (folder / "model.onnx").write_bytes(b"the embedder's export")
+    weights = _weights(folder, tmp_path / "w.npz")
+    monkeypatch.setattr(install, "weights_path", lambda name: weights)
+    said: list[str] = []
+    spec = SimpleNamespace(name="tiny")
+    install.refresh_judge(folder, spec, said.append)  # type: ignore[arg-type]
+    assert (folder / META_FILE).is_file() and len(said) == 1
+    install.refresh_judge(folder, spec, said.append)  # type: ignore[arg-type]
+    assert len(said) == 1  # up to date: nothing done
+    later = (folder / META_FILE).stat().st_mtime + 10
+    os.utime(weights, (later, later))  # a retrained judge is shipped
+    install.refresh_judge(folder, spec, said.append)  # type: ignore[arg-type]
+    assert len(said) == 2 and load_judge(folder, "tiny").model_label == "tiny"
+
+
 def test_missing_corrupt_and_foreign_judges_say_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="train-judge"):
         read_weights(tmp_path / "missing.npz")

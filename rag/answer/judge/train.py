@@ -202,6 +202,7 @@ def cross_encoder(folder: Path, trained: dict[str, np.ndarray] | None = None) ->
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.set_verbosity_error()  # its load report lists e5's unused pooler
+    transformers_logging.disable_progress_bar()
 
     class CrossEncoder(torch.nn.Module):
         def __init__(self) -> None:
