@@ -266,3 +266,19 @@ def test_who_leads_wants_a_name_beside_a_word_of_leading() -> None:
     assert states("leader", italian, "it", ceo) == 2
     assert states("leader", "Aer Lingus Chief Executive Dermot Mannion said so.", "en", ceo) == 2
     assert states("leader", "Aer Lingus rival Ryanair wants to take it over.", "en", ceo) == 0
+
+
+def test_training_without_the_shared_data_says_where_to_point(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    newsrag = Path(sys.executable).parent / "newsrag"
+    result = subprocess.run(
+        [str(newsrag), "models", "train-judge", "--data", str(tmp_path / "nowhere"),
+         "--out", str(tmp_path / "j.npz")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0 and not (tmp_path / "j.npz").exists()
+    said = " ".join(result.stderr.split())
+    assert "belebele_it_en.passages.jsonl is missing" in said and "--data" in said
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
