@@ -65,7 +65,7 @@ $(VENV)/.llm-installed: $(VENV)/.installed
 	touch $@
 
 # a newer shipped answer judge is installed into an existing install (no reconversion)
-$(MODELS_DIR)/$(DEFAULT_MODEL)/newsrag-model.json: $(VENV)/.installed rag/data/judge/$(DEFAULT_MODEL).npz
+$(MODELS_DIR)/$(DEFAULT_MODEL)/newsrag-model.json: $(VENV)/.installed $(wildcard rag/data/judge/$(DEFAULT_MODEL).npz)
 	$(BIN)/newsrag models install $(DEFAULT_MODEL)
 	@touch $@
 
