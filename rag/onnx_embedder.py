@@ -50,21 +50,9 @@ class OnnxEmbedder:
         spec: ModelSpec | None = None,
         threads: int | None = None,
     ) -> None:
-        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-        import onnxruntime as ort
-
-        # onnxruntime writes its warnings to stderr itself, past Python's logging (and its
-        # JSON format): only errors
-        ort.set_default_logger_severity(3)
         path = folder / ONNX_FILE
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3  # warnings about unused initialisers mean nothing here
         try:
-            self._session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
+            self._session = onnx_session(path, threads)
             # one tokenizer, never truncating (counting must not): a tokenizer of this model
             # holds about 280 MB, so embedding truncates its ids itself (``_truncated``)
             self._tokenizer = tokenizer_of(folder)
@@ -105,13 +93,7 @@ class OnnxEmbedder:
             ):
                 end += 1
             batch = order[start:end]
-            width = max(len(encodings[i]) for i in batch)
-            ids = np.full((len(batch), width), PAD_ID, dtype=np.int64)
-            mask = np.zeros((len(batch), width), dtype=np.int64)
-            for row, i in enumerate(batch):
-                n = len(encodings[i])
-                ids[row, :n] = encodings[i]
-                mask[row, :n] = 1
+            ids, mask = padded([encodings[i] for i in batch])
             hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
             summed = (hidden * mask[..., None]).sum(axis=1)
             pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
@@ -140,6 +122,37 @@ class OnnxEmbedder:
             return []
         encoded = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encoded]
+
+
+def onnx_session(path: Path, threads: int | None = None, *, spinning: bool = True) -> Any:
+    """An onnxruntime CPU session for ``path`` on ``threads`` (all cores by default).
+    ``spinning=False``: its threads sleep between runs instead of spinning, for a model run
+    between another's runs (the answer judge between the embedder's)."""
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime as ort
+
+    # onnxruntime writes its warnings to stderr itself, past Python's logging (and its JSON
+    # format): only errors
+    ort.set_default_logger_severity(3)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # warnings about unused initialisers mean nothing here
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def padded(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of several texts as one batch: ``input_ids`` padded with ``PAD_ID`` to the
+    longest, and the ``attention_mask`` that hides the padding."""
+    width = max(len(r) for r in rows)
+    ids = np.full((len(rows), width), PAD_ID, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = r
+        mask[i, : len(r)] = 1
+    return ids, mask
 
 
 def tokenizer_of(folder: Path) -> Any:

@@ -21,7 +21,6 @@ the answerer works by its rules alone, saying so in /api/status and the chat pag
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,13 +29,13 @@ from typing import Any
 import numpy as np
 
 from ...errors import ModelError
-from ...onnx_embedder import tokenizer_of
+from ...onnx_embedder import onnx_session, padded, tokenizer_of
 
 FORMAT = "newsrag-judge/2"
 SHIPPED = Path(__file__).resolve().parents[2] / "data" / "judge"
 ONNX_FILE = "judge.onnx"
 META_FILE = "judge.json"
-PAD_ID, BOS_ID, EOS_ID = 1, 0, 2  # XLM-RoBERTa's <pad>, <s> and </s>
+BOS_ID, EOS_ID = 0, 2  # XLM-RoBERTa's <s> and </s> (<pad>: rag/onnx_embedder.py)
 REINSTALL = "reinstall the embedding model (`newsrag models install {name} --force`)"
 
 
@@ -76,20 +75,9 @@ class AnswerJudge:
     """``judge.onnx`` of an installed model folder on onnxruntime (see the module docstring)."""
 
     def __init__(self, folder: Path, meta: dict[str, Any], threads: int | None = None) -> None:
-        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
-        import onnxruntime as ort
-
-        ort.set_default_logger_severity(3)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # its threads sleep between runs instead of spinning, so the embedder's runs right after
-        # (the next question's) do not wait for cores a finished judge still holds
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(folder / ONNX_FILE), options, providers=["CPUExecutionProvider"]
-        )
+        # its threads sleep between runs, so the embedder's runs right after (the next
+        # question's) do not wait for cores a finished judge still holds
+        self._session = onnx_session(folder / ONNX_FILE, threads, spinning=False)
         self._tokenizer = tokenizer_of(folder)  # the embedder's, when it runs on onnxruntime
         self.meta = meta
         self.max_tokens = int(meta.get("max_tokens", 96))
@@ -109,15 +97,9 @@ class AnswerJudge:
             [q_prompt + question, *(s_prompt + s for s in sentences)], add_special_tokens=False
         )
         q = encoded[0].ids
-        rows = [pair_ids(q, e.ids, self.max_tokens) for e in encoded[1:]]
-        width = max(len(r) for r in rows)
-        ids = np.full((len(rows), width), PAD_ID, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = r
-            mask[i, : len(r)] = 1
+        ids, mask = padded([pair_ids(q, e.ids, self.max_tokens) for e in encoded[1:]])
         out = self._session.run(None, {"input_ids": ids, "attention_mask": mask})[0]
-        return np.asarray(out, dtype=np.float32).reshape(len(rows))
+        return np.asarray(out, dtype=np.float32).reshape(len(sentences))
 
     def weigh(self, question: str, sentences: Sequence[str]) -> tuple[np.ndarray, float]:
         """How likely each sentence is to be the one that states the answer, and how likely

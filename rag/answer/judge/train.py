@@ -37,9 +37,10 @@ import numpy as np
 
 from ...errors import InputError, ModelError
 from ...evaluate import states_fact
+from ...onnx_embedder import padded, tokenizer_of
 from ...sentences import sentence_spans
 from ...words import tokenize
-from .model import FORMAT, PAD_ID, pair_ids
+from .model import FORMAT, pair_ids
 
 MIN_WORDS = 4  # shorter "sentences" are datelines and crumbs (the answerer skips them too)
 MAX_SENTENCES = 40
@@ -236,11 +237,7 @@ class Pairs:
     (rag/answer/judge/model.py ``pair_ids``), padded into one batch."""
 
     def __init__(self, folder: Path, max_tokens: int = MAX_TOKENS) -> None:
-        from tokenizers import Tokenizer
-
-        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
+        self._tokenizer = tokenizer_of(folder)
         self.max_tokens = max_tokens
         self._cache: dict[str, list[int]] = {}
 
@@ -252,17 +249,11 @@ class Pairs:
     def batch(self, pairs: Sequence[tuple[str, str]]) -> tuple[Any, Any]:
         import torch
 
-        rows = [
+        ids, mask = padded([
             pair_ids(self._ids(QUERY_PROMPT + q), self._ids(PASSAGE_PROMPT + s), self.max_tokens)
             for q, s in pairs
-        ]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), PAD_ID, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, r in enumerate(rows):
-            ids[i, : len(r)] = torch.tensor(r)
-            mask[i, : len(r)] = 1
-        return ids, mask
+        ])  # fmt: skip
+        return torch.from_numpy(ids), torch.from_numpy(mask)
 
 
 def fit(
