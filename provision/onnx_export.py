@@ -125,7 +125,7 @@ def export_judge(folder: Path, weights: Path) -> dict[str, Any]:
     (rag/answer/judge/model.py), export it for onnxruntime as ``folder/judge.onnx`` with its
     ``judge.json``, its word embeddings quantized to int8, and check its logits against
     torch's. ModelError (one line, what to do) for weights that do not fit or an export that
-    differs; then nothing is left in the folder."""
+    differs, saying what to run; then nothing is left in the folder."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -173,7 +173,9 @@ def export_judge(folder: Path, weights: Path) -> dict[str, Any]:
         meta_path.unlink(missing_ok=True)
         raise ModelError(
             f"The answer judge could not be installed in {folder} ({type(exc).__name__}: "
-            f"{str(exc)[:200]}); the product answers without it."
+            f"{str(exc)[:200]}); the product answers without it. Run `newsrag models install "
+            f"{folder.name} --force` to try again, and report it with the model's name if it "
+            "fails the same way."
         ) from exc
     finally:
         full.unlink(missing_ok=True)

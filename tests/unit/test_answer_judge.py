@@ -112,6 +112,20 @@ def test_the_onnx_judge_reads_as_torch_does(tiny_folder: Path, tmp_path: Path) -
         load_judge(folder, "multilingual-e5-small")
 
 
+def test_weights_for_another_model_are_not_installed_and_say_what_to_do(
+    tiny_folder: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_folder, folder)
+    meta = {"format": FORMAT, "embedding_model": "tiny", "max_tokens": 96}
+    np.savez(tmp_path / "w.npz", **{"head.weight": np.zeros((1, 32), np.float16),
+             "encoder.encoder.layer.99.output.dense.bias": np.zeros(32, np.float16)},
+             meta=np.array(json.dumps(meta)))  # fmt: skip
+    with pytest.raises(ModelError, match=r"layer\.99.*train-judge"):
+        export_judge(folder, tmp_path / "w.npz")
+    assert not (folder / ONNX_FILE).exists() and not (folder / META_FILE).exists()
+
+
 def test_setup_installs_a_newer_shipped_judge_into_an_existing_install(
     tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

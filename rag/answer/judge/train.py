@@ -226,7 +226,10 @@ def cross_encoder(folder: Path, trained: dict[str, np.ndarray] | None = None) ->
         state = {k: torch.from_numpy(v.astype(np.float32)) for k, v in trained.items()}
         missing = set(state) - set(model.state_dict())
         if missing:
-            raise ModelError(f"the judge's weights name {sorted(missing)[:3]}, not in {folder}.")
+            raise ModelError(
+                f"The judge's weights name {sorted(missing)[:3]}, which {folder} has not: they "
+                "were trained on another model; rebuild them with `newsrag models train-judge`."
+            )
         model.load_state_dict(state, strict=False)
     model.eval()
     return model
