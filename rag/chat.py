@@ -31,7 +31,7 @@ from .answer import Answerer, declines, may_decline
 from .answer.citations import guard
 from .answer.messages import asked_kind, format_date, text
 from .embedding import Embedder
-from .followup import standalone_question
+from .followup import answer_names, standalone_question
 from .language import detect_query_language
 from .mentions import mentions, passage_words
 from .question import Question, Term
@@ -277,9 +277,11 @@ class Engine:
         # language most of its words are in
         query_lang = lang if query == question else detect_query_language(query, default=lang)
         lap("rewrite_ms")
+        # "there", "it" after an answer: what the answer named is searched for too
+        hint = answer_names(question, conversation, lang) if history else ()
         found = self.retrieve(
             query, query_lang, filters or Filters(), lap,
-            follow_up=question if query != question else None,
+            follow_up=question if query != question else None, hint=hint,
         )  # fmt: skip
         passages, effective = found.passages, found.filters
 
@@ -343,6 +345,7 @@ class Engine:
         lap: Callable[[str], None] = lambda _: None,
         *,
         follow_up: str | None = None,
+        hint: Sequence[str] = (),
     ) -> Retrieved:
         """What ``ask`` answers from: the passages, the filters applied, and why not, if not.
 
@@ -357,9 +360,10 @@ class Engine:
         if own is not None and (own.time.date_from or own.time.date_to):
             intent = own.time
         when = self.asked_time(intent, given)
+        searched = " ".join([query, *hint])
         passages = self.retriever.search(
-            query, lang=lang, k=self.passages, filters=given, recency=intent.recency, when=when,
-            asked_terms=asked.info.terms,
+            searched, lang=lang, k=self.passages, filters=given, recency=intent.recency,
+            when=when, asked_terms=asked.info.terms,
         )  # fmt: skip
         lap("retrieve_ms")
         if self.reranker and passages:

@@ -2,11 +2,14 @@
 
 "where is Isis still active in Syria?" then "and in Iraq?" → "where is Isis still active in
 Iraq?": a follow-up that starts with "and"/"e"/"what about"/"e invece" and names a place with a
-preposition replaces the previous question's phrase with the same preposition. Any other short
-follow-up, one that points back ("when did it happen?", "e quando è successo?", "chi
-sono?"), or one that names nothing of its own ("When did the battle begin?") carries the
-previous question's words along. A follow-up that is a full question of
-its own is left alone. With an LLM configured, the LLM rewrites instead (rag/answer/llm.py).
+preposition replaces the previous question's phrase with the same preposition; one that names
+something new without such a preposition ("And the army base in the Mopti region?") takes the
+place of the previous question's last name. Any other short follow-up, one that points back
+("when did it happen?", "e quando è successo?", "chi sono?"), or one that names nothing of its
+own ("When did the battle begin?") carries the previous question's words along, and is
+searched with the names the last answer gave too (``answer_names``): "there" after an answer
+that said Qardaha is Qardaha. A follow-up that is a full question of its own is left alone.
+With an LLM configured, the LLM rewrites instead (rag/answer/llm.py).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .question import terms
 from .types import Message
+from .words import TIME_WORDS
 
 _LEAD = re.compile(
     r"^\s*(?:and|also|what about|how about|e|ed|e invece|invece|e per|e riguardo a|"
@@ -36,6 +41,7 @@ _POINTERS = re.compile(
     r"era|erano|fu|furono)\b",
     re.IGNORECASE,
 )
+_NAMED = re.compile(r"(?:(?:the|il|la|lo|l['’])\s*)?[A-ZÀ-Ý0-9]")
 SHORT = 3  # words: shorter follow-ups cannot stand alone ("chi sono?", "and why?")
 
 
@@ -67,7 +73,9 @@ def _follow(question: str, previous: str) -> tuple[str | None, bool]:
     previous frame takes: "and in Iraq?"; whether the follow-up leans on the previous one)."""
     lead = _LEAD.match(question)
     if lead and lead.group("rest"):
-        replaced = _replace_phrase(previous, lead.group("rest"))
+        replaced = _replace_phrase(previous, lead.group("rest")) or _replace_name(
+            previous, lead.group("rest")
+        )
         if replaced:
             return replaced, True
     return None, _leans_back(question, lead)
@@ -82,12 +90,53 @@ def _leans_back(question: str, lead: re.Match[str] | None) -> bool:
     return bool(lead) or len(words) <= SHORT or bool(_POINTERS.search(question)) or names_nothing
 
 
+def answer_names(question: str, history: Sequence[Message], lang: str) -> tuple[str, ...]:
+    """The names the last answer gave that its question did not ask about, when ``question``
+    points back at it: "In which town is the Assad mausoleum?" answered "…in Qardaha", then
+    "What hit the hospital there?" is about Qardaha. Searched with, never required."""
+    previous = previous_question(history)
+    answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
+    if not previous or not answer.strip():
+        return ()
+    replaced, leans = _follow(question, previous)
+    if replaced or not leans:
+        return ()
+    body = answer.split("\n\n")[0]  # not the sources' dates
+    asked = {w.lower() for w in _words(f"{previous} {question}")}
+    out: list[str] = []
+    for t in terms(body, lang):
+        if t.kind == "name" and any(w.lower() not in asked for w in t.words) and t.text not in out:
+            out.append(t.text)
+    return tuple(out)
+
+
 def standalone_question(question: str, history: Sequence[Message]) -> str:
     previous = previous_question(history)
     if not previous:
         return question
     replaced, leans = _follow(question, previous)
     return replaced or (f"{question.strip()} {previous}" if leans else question)
+
+
+_NAME_RUN = re.compile(r"(?<=\s)[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*")
+
+
+def _replace_name(previous: str, rest: str) -> str | None:
+    """ "the army base in the Mopti region" + "Who attacked the base at Acharan?" → "Who
+    attacked the base at the army base in the Mopti region?": a follow-up that names something
+    new without a preposition the previous question has takes the place of its last name."""
+    rest = rest.strip(" ?")
+    if not re.search(r"(?<!^)\b[A-ZÀ-Ý0-9]", rest):
+        return None
+    names = [
+        m
+        for m in _NAME_RUN.finditer(previous)
+        if not all(w.lower() in TIME_WORDS for w in m.group().split())
+    ]  # not "July"
+    if not names:
+        return None
+    last = names[-1]
+    return previous[: last.start()] + rest + previous[last.end() :]
 
 
 def _replace_phrase(previous: str, rest: str) -> str | None:
@@ -97,7 +146,8 @@ def _replace_phrase(previous: str, rest: str) -> str | None:
     same preposition is preferred. A bare name ("and Iraq?") replaces the last such place too.
     """
     m = re.match(r"(?P<prep>[\w']+)\s+(?P<what>.+)", rest)
-    if m and m.group("prep").lower() in _PREPOSITIONS:
+    # "e a Mosul?", "and in 2019?"; not "e da quanto tempo…?", a question of its own words
+    if m and m.group("prep").lower() in _PREPOSITIONS and _NAMED.match(m.group("what")):
         prep, what = m.group("prep"), m.group("what").strip(" ?")
         candidates = [prep, *_PREPOSITIONS]
     elif re.fullmatch(r"[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*", rest.strip(" ?")):

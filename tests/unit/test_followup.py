@@ -2,11 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from rag.followup import standalone_question
+from rag.followup import answer_names, standalone_question
 from rag.types import Message
 
 ISIS = [Message("user", "where is Isis still active in Syria?"), Message("assistant", "…")]
 JNIM = [Message("user", "chi ha attaccato la base di Acharan?"), Message("assistant", "…")]
+ACHARAN = [Message("user", "Who attacked the base at Acharan?"), Message("assistant", "JNIM [1]")]
+DIVISION = [Message("user", "How many soldiers did IS kill at Division 17 in July 2014?"),
+            Message("assistant", "85 [1]")]  # fmt: skip
+DJIBO = [Message("user", "Who attacked the convoy on the road to Djibo?"),
+         Message("assistant", "JNIM [1]")]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -22,6 +27,24 @@ JNIM = [Message("user", "chi ha attaccato la base di Acharan?"), Message("assist
         (JNIM, "e a Timbuctù?", "chi ha attaccato la base a Timbuctù?"),
         (JNIM, "e nel Mali?", "chi ha attaccato la base nel Mali?"),
         (JNIM, "Cosa succede in Libia?", "Cosa succede in Libia?"),
+        # something new without the previous question's preposition takes its last name's place
+        (
+            ACHARAN,
+            "And the army base in the Mopti region?",
+            "Who attacked the base at the army base in the Mopti region?",
+        ),
+        (
+            DIVISION,
+            "and the Tabqa air base?",
+            "How many soldiers did IS kill at the Tabqa air base 17 in July 2014?",
+        ),
+        # "da quanto tempo" is not a place after "da": the question points back instead
+        (
+            DJIBO,
+            "E da quanto tempo è sotto blocco quella città?",
+            "E da quanto tempo è sotto blocco quella città? "
+            "Who attacked the convoy on the road to Djibo?",
+        ),
         ([], "and in Iraq?", "and in Iraq?"),
     ],
 )
@@ -57,3 +80,17 @@ def test_a_follow_up_that_names_nothing_leans_on_the_conversation():
     # a question that names its own subject stands alone
     own = "What happened at Mosul in 2016?"
     assert standalone_question(own, history) == own
+
+
+def test_a_follow_up_that_points_back_searches_what_the_answer_named():
+    history = [
+        Message("user", "In quale città si trova il mausoleo di Hafez e Bassil al-Assad?"),
+        Message("assistant", "Citazioni in inglese: The mausoleum of Hafez and Bassil is located "
+                             "in Qardaha [1].\n\nFonti: [1] 23 febbraio 2015."),
+    ]  # fmt: skip
+    there = "What did the suicide bomber drive into the hospital car park there?"
+    assert answer_names(there, history, "en") == ("Qardaha",)  # not Hafez, asked already
+    # a question of its own, or a new place put in the previous frame, needs none
+    assert answer_names("What happened at Mosul in 2016?", history, "en") == ()
+    assert answer_names("E a Damasco?", history, "it") == ()
+    assert answer_names(there, [], "en") == ()
