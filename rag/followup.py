@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .question import terms
+from .question import terms, wants
 from .types import Message
 from .words import TIME_WORDS
 
@@ -52,9 +52,10 @@ def _words(text: str) -> list[str]:
 def previous_question(history: Sequence[Message]) -> str | None:
     """What the conversation is about: the last question that stands on its own, as the
     follow-ups since made it ("where is Isis still active in Syria?", "and in Iraq?" → "…in
-    Iraq?"). A follow-up that only points back ("And when?", "Quando?") keeps the question it
-    points to, so "When did they attack it?" after three of them still carries "Who attacked
-    the base at Acharan?"."""
+    Iraq?"). A follow-up that only points back ("Quando?") keeps the question it points to, so
+    "When did they attack it?" after three of them still carries "Who attacked the base at
+    Acharan?"; one that asks another kind of fact goes before it ("How many people died? Where
+    was the airliner heading?"), so a later "And at Mashhad?" asks how many died there."""
     for i in range(len(history) - 1, -1, -1):
         message = history[i]
         if message.role != "user" or not message.content.strip():
@@ -64,7 +65,12 @@ def previous_question(history: Sequence[Message]) -> str | None:
         if before is None:
             return question
         replaced, leans = _follow(question, before)
-        return replaced or (before if leans else question)
+        if replaced or not leans:
+            return replaced or question
+        # "How many people died?" after "Where was the airliner heading?" asks another kind
+        # of fact about it: a later "And at Mashhad?" asks how many died there
+        asks = wants(question)
+        return f"{question} {before}" if asks and asks != wants(before) else before
     return None
 
 
@@ -76,6 +82,9 @@ def _follow(question: str, previous: str) -> tuple[str | None, bool]:
         replaced = _replace_phrase(previous, lead.group("rest")) or _replace_name(
             previous, lead.group("rest")
         )
+        asks = wants(question)
+        if replaced and asks and asks != wants(replaced):
+            replaced = f"{question.strip()} {replaced}"  # the kind asked last is the one asked
         if replaced:
             return replaced, True
     return None, _leans_back(question, lead)
@@ -126,8 +135,8 @@ def _replace_name(previous: str, rest: str) -> str | None:
     attacked the base at the army base in the Mopti region?": a follow-up that names something
     new without a preposition the previous question has takes the place of its last name."""
     rest = rest.strip(" ?")
-    if not re.search(r"(?<!^)\b[A-ZÀ-Ý0-9]", rest):
-        return None
+    if wants(rest) or not re.search(r"(?<!^)\b[A-ZÀ-Ý0-9]", rest):
+        return None  # "e quanto ne controlla la Siria?" asks its own question
     names = [
         m
         for m in _NAME_RUN.finditer(previous)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from rag.followup import answer_names, standalone_question
+from rag.question import wants
 from rag.types import Message
 
 ISIS = [Message("user", "where is Isis still active in Syria?"), Message("assistant", "…")]
@@ -59,7 +60,7 @@ def test_follow_ups_that_point_back_keep_the_question_they_point_to():
         Message("user", "Quando?"), Message("assistant", "All'alba [1]"),
     ]  # fmt: skip
     assert standalone_question("When did they attack it?", history) == (
-        "When did they attack it? Who attacked the base at Acharan?"
+        "When did they attack it? And when? Who attacked the base at Acharan?"
     )
     moved = [Message("user", "where is Isis still active in Syria?"), Message("assistant", "x"),
              Message("user", "and in Iraq?"), Message("assistant", "y")]  # fmt: skip
@@ -94,3 +95,20 @@ def test_a_follow_up_that_points_back_searches_what_the_answer_named():
     assert answer_names("What happened at Mosul in 2016?", history, "en") == ()
     assert answer_names("E a Damasco?", history, "it") == ()
     assert answer_names(there, [], "en") == ()
+
+
+def test_the_kind_of_fact_asked_last_is_the_one_a_later_follow_up_asks():
+    airliner = [
+        Message("user", "Where was the airliner of Iran's worst air disaster heading?"),
+        Message("assistant", "Armenia [1]"),
+        Message("user", "How many people died?"), Message("assistant", "168 [1]"),
+    ]  # fmt: skip
+    mashhad = standalone_question("And at Mashhad?", airliner)
+    assert mashhad.startswith("How many people died?") and "at Mashhad" in mashhad
+    golan = [
+        Message("user", "Quanto del Golan ha occupato Israele nella guerra del 1967?"),
+        Message("assistant", "1200 km² [1]"),
+        Message("user", "Quando l'ha annesso?"), Message("assistant", "Nel 1981 [1]"),
+    ]  # fmt: skip
+    syria = standalone_question("E quanto ne controlla ancora la Siria?", golan)
+    assert wants(syria) == "number" and "Siria" in syria and "Golan" in syria
