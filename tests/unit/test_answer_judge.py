@@ -296,3 +296,23 @@ def test_training_without_the_shared_data_says_where_to_point(tmp_path: Path) ->
     said = " ".join(result.stderr.split())
     assert "belebele_it_en.passages.jsonl is missing" in said and "--data" in said
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) <= 3
+
+
+def test_a_fact_of_another_year_does_not_answer_a_question_about_this_one() -> None:
+    def passage(text: str, date: str) -> Passage:
+        return Passage(
+            chunk_id="gm#0", article_id="gm", text=text, start=0, end=len(text), title="GM",
+            date=date, lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
+        )  # fmt: skip
+
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    q = "How much did General Motors lose in 2010?"
+    of_2005 = "General Motors said it lost $4.8 billion in the fourth quarter of 2005 alone."
+    assert answerer.select(q, "en", [passage(of_2005, "2006-01-27")]) == []
+    # the same sentence in an article of 2010, or one that names 2010, answers
+    assert answerer.select(q, "en", [passage(of_2005, "2010-05-01")])
+    of_2010 = "General Motors said it lost $4.8 billion in the first quarter of 2010 alone."
+    assert answerer.select(q, "en", [passage(of_2010, "2011-01-27")])
+    # a sentence that names no year is not of another one
+    undated = "General Motors said it lost $4.8 billion in the first quarter alone."
+    assert answerer.select(q, "en", [passage(undated, "2009-05-15")])
