@@ -34,7 +34,7 @@ from .embedding import Embedder
 from .followup import answer_names, standalone_question
 from .language import detect_query_language
 from .mentions import mentions, passage_words
-from .question import Question, Term
+from .question import Question, Term, analyse
 from .question import read as read_question
 from .retrieval import Retriever, TimeRange, is_year_of
 from .stages import record, stage
@@ -306,7 +306,9 @@ class Engine:
         pieces: list[str] = []
         held: str | None = ""  # the answer's start, held back while it may be NO_ANSWER
         # the answerer gets the question as read, when it reads it in the same language
-        read = found.question.info if query_lang == lang else None
+        read = found.question.info if query_lang == lang else analyse(query, lang)
+        if query != question:  # a follow-up that names something is answered about it
+            read = replace(read, focus=read_question(question, lang).info.names)
         for piece in self.answerer.stream(query, lang, passages, history, asked=read):
             pieces.append(piece)
             if held is None:

@@ -91,6 +91,9 @@ _ADJECTIVE = re.compile(r"(?:an|ian|ern|ese|ish|ic|i)$")
 class QuestionInfo:
     wants: str | None
     terms: tuple[Term, ...]
+    # in a conversation, the names the follow-up itself gives ("And in Iraq?"): the answer
+    # must be about them, not about what the conversation asked before
+    focus: tuple[Term, ...] = ()
 
     @property
     def names(self) -> tuple[Term, ...]:

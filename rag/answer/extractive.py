@@ -19,6 +19,10 @@ much did GM lose in 2010?"): the answer is then that the articles do not say. No
 fitted; on MEANTIME it turned 6 wrong answers of 130 into refusals (mixed archive) and 5 of 65
 (English questions, Italian-only archive), and changed no answer on the other three sets.
 
+In a conversation, a follow-up that names something ("And at Mashhad?", ``QuestionInfo.focus``)
+is led by a sentence that names it (or follows one that does): the Armenia crash does not
+answer how many died at Mashhad, however like the question it is.
+
 The cost is bounded: only the 6 sentences of the top 2 passages that share most words with
 the question (or come first) are embedded, each by its first 32 words (a long sentence's head
 says what it is about), and sentence vectors are cached. Embedding is nearly all of an
@@ -37,11 +41,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..embedding import Embedder, VectorCache
-from ..mentions import PassageWords
+from ..mentions import PassageWords, mentions
 from ..question import QuestionInfo, analyse
 from ..sentences import sentence_spans
 from ..types import Message, Passage
-from ..words import tokenize
+from ..words import Term, tokenize
 from .judge.model import AnswerJudge
 from .kinds import mentions_all, states
 from .messages import format_date, language_name, text
@@ -89,6 +93,17 @@ def _elsewhen(sentence: str, date: str | None, asked: tuple[int, int]) -> bool:
     return named is not None and not any(
         asked[0] <= int(y) <= asked[1] for y in _YEAR.findall(sentence)
     )
+
+
+def _about(
+    s: _Sentence, sentences: Sequence[_Sentence], passages: Sequence[Passage],
+    names: Sequence[Term], qlang: str,
+) -> bool:  # fmt: skip
+    """Whether ``s``, or the sentence before it, names every one of ``names``."""
+    before = _before(s, sentences)
+    text = f"{before.text} {s.text}" if before else s.text
+    said = PassageWords(text, passages[s.passage].lang)
+    return all(mentions(said, t, qlang) for t in names)
 
 
 def _after(s: _Sentence, sentences: Sequence[_Sentence]) -> _Sentence | None:
@@ -201,10 +216,15 @@ class ExtractiveAnswerer:
         ranked = sorted(pool, key=lambda s: -scores[s])
         if info.wants and max(s.fits for s in pool) < self.min_fit:
             return []  # asked who/where/when/how many, and no sentence says: no answer
+        leads = ranked
+        if info.focus:  # "And in Iraq?" is answered by a sentence about Iraq, not about Syria
+            leads = [s for s in ranked if _about(s, sentences, top, info.focus, lang)]
+            if not leads:
+                return []
         if self.judge is not None:
-            lead = self._judged(question, ranked)
+            lead = self._judged(question, leads)
         else:
-            lead = max(ranked, key=lambda s: s.fits)  # the best-scored of those that fit best
+            lead = max(leads, key=lambda s: s.fits)  # the best-scored of those that fit best
         asked_years = _years(question)
         if asked_years and _elsewhen(lead.text, top[lead.passage].date, asked_years):
             return []  # the fact that answers best is of another year than the one asked

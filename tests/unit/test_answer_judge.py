@@ -316,3 +316,27 @@ def test_a_fact_of_another_year_does_not_answer_a_question_about_this_one() -> N
     # a sentence that names no year is not of another one
     undated = "General Motors said it lost $4.8 billion in the first quarter alone."
     assert answerer.select(q, "en", [passage(undated, "2009-05-15")])
+
+
+def test_a_follow_up_that_names_something_is_answered_about_it() -> None:
+    from dataclasses import replace
+
+    from rag.question import analyse
+    from rag.words import Term
+
+    text = (
+        "Last month an airliner heading to Armenia crashed in Iran, killing the 168 on board. "
+        "The same month another airliner overran a runway at Mashhad, killing seventeen."
+    )
+    crash = Passage(
+        chunk_id="c#0", article_id="c", text=text, start=0, end=len(text), title="Iran",
+        date=None, lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
+    )  # fmt: skip
+    answerer = ExtractiveAnswerer(HashEmbedder(), max_sentences=1)
+    query = "How many people died? Where was the airliner at Mashhad heading?"
+    info = replace(analyse(query, "en"), focus=(Term("Mashhad", "name"),))
+    assert any("Mashhad" in s.text for s in answerer.select(query, "en", [crash], info))
+    # no sentence is about the place the follow-up names: the articles do not say
+    elsewhere = replace(info, focus=(Term("Tabriz", "name"),))
+    assert answerer.select(query, "en", [crash], elsewhere) == []
+    assert answerer.select(query, "en", [crash], replace(info, focus=()))  # without a focus
