@@ -105,8 +105,8 @@ def answer_names(question: str, history: Sequence[Message], lang: str) -> tuple[
     "What hit the hospital there?" is about Qardaha. Searched with, never required."""
     previous = previous_question(history)
     answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
-    if not previous or not answer.strip():
-        return ()
+    if not previous or not re.search(r"\[\d+\]", answer):
+        return ()  # no answer, or a refusal (it cites nothing): its closest titles are no topic
     replaced, leans = _follow(question, previous)
     if replaced or not leans:
         return ()

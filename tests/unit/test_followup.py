@@ -95,6 +95,15 @@ def test_a_follow_up_that_points_back_searches_what_the_answer_named():
     assert answer_names("What happened at Mosul in 2016?", history, "en") == ()
     assert answer_names("E a Damasco?", history, "it") == ()
     assert answer_names(there, [], "en") == ()
+    refused = [
+        history[0],
+        Message(
+            "assistant",
+            "No article in the archive mentions “Hafez”. "
+            "The closest articles are: - Raqqa falls (2017)",
+        ),
+    ]
+    assert answer_names(there, refused, "en") == ()  # a refusal cites nothing to point back to
 
 
 def test_the_kind_of_fact_asked_last_is_the_one_a_later_follow_up_asks():
