@@ -127,7 +127,8 @@ def standalone_question(question: str, history: Sequence[Message]) -> str:
     return replaced or (f"{question.strip()} {previous}" if leans else question)
 
 
-_NAME_RUN = re.compile(r"(?<=\s)[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*")
+_CAPITALISED = r"[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*"  # a run of capitalised words
+_NAME_RUN = re.compile(rf"(?<=\s){_CAPITALISED}")  # not the question's first word
 
 
 def _replace_name(previous: str, rest: str) -> str | None:
@@ -159,7 +160,7 @@ def _replace_phrase(previous: str, rest: str) -> str | None:
     if m and m.group("prep").lower() in _PREPOSITIONS and _NAMED.match(m.group("what")):
         prep, what = m.group("prep"), m.group("what").strip(" ?")
         candidates = [prep, *_PREPOSITIONS]
-    elif re.fullmatch(r"[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*", rest.strip(" ?")):
+    elif re.fullmatch(_CAPITALISED, rest.strip(" ?")):
         prep, what = None, rest.strip(" ?")
         candidates = list(_PREPOSITIONS)
     else:
@@ -167,8 +168,7 @@ def _replace_phrase(previous: str, rest: str) -> str | None:
     for candidate in candidates:
         # the preposition in any case, the place capitalised: "in Syria", "nella Siria"
         pattern = re.compile(
-            rf"\b(?i:{re.escape(candidate)})\s+(?:(?i:the|il|la)\s+|l'\s*)?"
-            r"[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*"
+            rf"\b(?i:{re.escape(candidate)})\s+(?:(?i:the|il|la)\s+|l'\s*)?" + _CAPITALISED
         )
         matches = list(pattern.finditer(previous))
         if matches:

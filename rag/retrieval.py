@@ -81,10 +81,10 @@ class TimeRange:
         if date_num and lo <= date_num <= hi:
             return True
         first, last = self.years()
-        return any(first <= int(y) <= last for y in _YEARS.findall(text))
+        return any(first <= int(y) <= last for y in YEARS.findall(text))
 
 
-_YEARS = re.compile(r"(?<![\d.,])(1[89]\d\d|20\d\d)(?![\d])")
+YEARS = re.compile(r"(?<![\d.,])(1[89]\d\d|20\d\d)(?![\d])")  # a year in a text
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,9 @@ import numpy as np
 from ..embedding import Embedder, VectorCache
 from ..mentions import PassageWords, mentions
 from ..question import QuestionInfo, analyse
+from ..retrieval import YEARS, TimeRange
 from ..sentences import sentence_spans
-from ..types import Message, Passage
+from ..types import Message, Passage, date_number
 from ..words import Term, tokenize
 from .judge.model import AnswerJudge
 from .kinds import mentions_all, states
@@ -74,25 +75,17 @@ def _glued(text: str) -> str:
     return re.sub(r"[\W_]+", "", text.lower())
 
 
-_YEAR = re.compile(r"(?<![\d.,])(1[89]\d\d|20\d\d)(?!\d)")
+def _asked_years(question: str) -> TimeRange:
+    """From the first to the last year ``question`` names (none: an empty range)."""
+    found = [int(y) for y in YEARS.findall(question)]
+    return TimeRange(f"{min(found)}-01-01", f"{max(found)}-12-31") if found else TimeRange()
 
 
-def _years(text: str) -> tuple[int, int] | None:
-    """The first and last year ``text`` names, if it names any."""
-    found = [int(y) for y in _YEAR.findall(text)]
-    return (min(found), max(found)) if found else None
-
-
-def _elsewhen(sentence: str, date: str | None, asked: tuple[int, int]) -> bool:
+def _elsewhen(sentence: str, date: str | None, asked: TimeRange) -> bool:
     """The sentence dates what it says to another time than the one asked: it names years,
     none of them asked, and its article is not from an asked year ("GM reported losing $4.8
     billion in the fourth quarter of 2005" does not say what GM lost in 2010)."""
-    if date and asked[0] <= int(date[:4]) <= asked[1]:
-        return False
-    named = _years(sentence)
-    return named is not None and not any(
-        asked[0] <= int(y) <= asked[1] for y in _YEAR.findall(sentence)
-    )
+    return bool(YEARS.search(sentence)) and not asked.covers(date_number(date), sentence)
 
 
 def _about(
@@ -225,7 +218,7 @@ class ExtractiveAnswerer:
             lead = self._judged(question, leads)
         else:
             lead = max(leads, key=lambda s: s.fits)  # the best-scored of those that fit best
-        asked_years = _years(question)
+        asked_years = _asked_years(question)
         if asked_years and _elsewhen(lead.text, top[lead.passage].date, asked_years):
             return []  # the fact that answers best is of another year than the one asked
         chosen = self._ranked(lead, ranked, scores, vector_of)
