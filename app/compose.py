@@ -72,7 +72,8 @@ def lazy_embedder_for(settings: Settings, *, writes: bool = False) -> LazyEmbedd
     """``writes``: for a local ingest or sync, which embeds whole chunks in batches. There
     ``auto`` means torch: onnxruntime embeds one question 2-4x faster but chunks of 200-500
     tokens slower on these CPUs (60 FA-KES chunks: 1,568 tokens/s against 2,262). The vectors
-    are the same either way (rag/onnx_embedder.py)."""
+    are the same either way (rag/onnx_embedder.py). Only there may the chunks' matrix products
+    run in bf16 (``embed_precision``): an answer's sentence vectors stay fp32."""
     runtime = settings.embedding_runtime
     if writes and runtime == "auto":
         runtime = "torch"
@@ -83,6 +84,7 @@ def lazy_embedder_for(settings: Settings, *, writes: bool = False) -> LazyEmbedd
         batch_size=settings.embed_batch_size,
         quantize=settings.quantize,
         runtime=runtime,
+        precision=settings.embed_precision if writes else "fp32",
     )
 
 

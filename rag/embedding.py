@@ -65,6 +65,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 16,
         cache_dir: Path | None = None,
         quantize: str = "none",
+        precision: str = "fp32",
     ) -> None:
         if not resolved.local:
             _require_hub(resolved)  # before the slow imports: a missing model fails in a second
@@ -101,22 +102,52 @@ class SentenceTransformerEmbedder:
         self.dim = int(dim)
         self.max_tokens = int(model.max_seq_length or 512)
         self._queries = VectorCache(256)
+        # documents only: a question is one short text, and its vector stays exactly fp32
+        self.precision = "fp32"
+        wanted = precision == "bf16" or (precision == "auto" and bf16_in_hardware())
+        if wanted and quantize == "none" and device == "cpu":
+            self.precision = self._checked_bf16(explicit=precision == "bf16")
 
-    def _encode(self, texts: Sequence[str], *, query: bool) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], *, query: bool, bf16: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        import torch
+
         encode = self._model.encode_query if query else self._model.encode_document
-        vectors = encode(
-            list(texts),
-            batch_size=self._batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        # sentence-transformers sorts each call's texts by length, so batches carry little
+        # padding; ingest passes hundreds of chunks per call (Settings.ingest_batch_chunks)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            vectors = encode(
+                list(texts),
+                batch_size=self._batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(vectors, dtype=np.float32)
 
+    def _checked_bf16(self, *, explicit: bool) -> str:
+        """The precision documents are embedded in: "bf16" if the model's vectors with bf16
+        matrix products match its fp32 ones on :data:`BF16_CHECK_TEXTS` (cosine at least
+        :data:`BF16_MIN_COSINE`), else "fp32"; an explicit request that does not match is a
+        ModelError."""
+        exact = self._encode(BF16_CHECK_TEXTS, query=False)
+        fast = self._encode(BF16_CHECK_TEXTS, query=False, bf16=True)
+        worst = float(np.min(np.sum(exact * fast, axis=1)))
+        if worst >= BF16_MIN_COSINE:
+            log.info("embedding documents with bf16 matrix products (cosine to fp32 %.6f)", worst)
+            return "bf16"
+        if explicit:
+            raise ModelError(
+                f"With bf16 matrix products {self.label} gives vectors at cosine {worst:.5f} "
+                f"to its fp32 ones (at least {BF16_MIN_COSINE} is needed to share an index); "
+                "set NEWSRAG_EMBED_PRECISION=fp32."
+            )
+        log.info("embedding documents in fp32: bf16 gave cosine %.6f to fp32", worst)
+        return "fp32"
+
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode(texts, query=False)
+        return self._encode(texts, query=False, bf16=self.precision == "bf16")
 
     def embed_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._queries.question(texts, lambda batch: self._encode(batch, query=True))
@@ -126,6 +157,27 @@ class SentenceTransformerEmbedder:
             return []
         encoded = self._model.tokenizer(list(texts), add_special_tokens=False)
         return [len(ids) for ids in encoded["input_ids"]]
+
+
+BF16_MIN_COSINE = 0.9999
+# what bf16 is checked on when a model loads: a short text, a long one, and both languages
+BF16_CHECK_TEXTS: tuple[str, ...] = (
+    "Gunmen attacked the army base at Acharan on Wednesday; the group later claimed it.",
+    "Il ministero della Difesa ha confermato che la colonna era diretta verso il confine. " * 12,
+    "Fighting resumed near the river crossing after the talks in Geneva stalled, officials "
+    "said, and aid convoys waited at the border for a second week. " * 6,
+)
+
+
+def bf16_in_hardware() -> bool:
+    """Whether the CPU multiplies bf16 matrices in hardware (Intel AMX). There bf16 matrix
+    products embed chunks about 1.8x faster than fp32 with vectors at cosine 0.99999 to the fp32
+    ones (64 FA-KES chunks, multilingual-e5-small); elsewhere they may be slower than fp32."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            return any(line.startswith("flags") and " amx_bf16" in line for line in f)
+    except OSError:
+        return False
 
 
 def _hint(resolved: ResolvedModel) -> str:
@@ -266,11 +318,12 @@ def load_embedder(
     batch_size: int = 16,
     quantize: str = "none",
     runtime: str = "auto",
+    precision: str = "fp32",
 ) -> ModelEmbedder:
     """Resolve a model setting (registry name, hub id or folder) and load it."""
     return lazy_embedder(
         model, models_dir, device=device, batch_size=batch_size, quantize=quantize,
-        runtime=runtime,
+        runtime=runtime, precision=precision,
     ).model()  # fmt: skip
 
 
@@ -282,6 +335,7 @@ def lazy_embedder(
     batch_size: int = 16,
     quantize: str = "none",
     runtime: str = "auto",
+    precision: str = "fp32",
 ) -> LazyEmbedder:
     """Resolve a model setting (registry name, hub id or folder); load it when first used.
 
@@ -316,6 +370,7 @@ def lazy_embedder(
             batch_size=batch_size,
             cache_dir=models_dir / "hub",
             quantize=quantize,
+            precision=precision,
         )
 
     # named as SentenceTransformerEmbedder names itself once loaded
