@@ -62,33 +62,42 @@ def percentiles(ms: Sequence[float]) -> dict[str, float]:
     }
 
 
-def timed(
-    fn: Callable[[Any], Any],
-    items: Sequence[Any],
-    clients: int,
-    stages: list[dict[str, float]] | None = None,
-) -> dict[str, float]:
-    """Latency of ``fn`` over ``items``, from ``clients`` threads at once; each call's
-    stages (rag/stages.py) appended to ``stages`` when it is given."""
-    from rag.stages import collect
+def timed(fn: Callable[[Any], Any], items: Sequence[Any], clients: int) -> dict[str, float]:
+    """Latency of ``fn`` over ``items`` from ``clients`` threads at once, and throughput."""
 
     def one(item: Any) -> float:
         t = time.perf_counter()
-        with collect() as ms:
-            fn(item)
-        took = (time.perf_counter() - t) * 1000
-        if stages is not None:
-            stages.append(ms)
-        return took
+        fn(item)
+        return (time.perf_counter() - t) * 1000
 
     t0 = time.perf_counter()
-    if clients == 1:
-        ms = [one(i) for i in items]
-    else:
-        with ThreadPoolExecutor(clients) as pool:
-            ms = list(pool.map(one, items))
+    with ThreadPoolExecutor(clients) as pool:
+        ms = list(pool.map(one, items))
     wall = time.perf_counter() - t0
     return {**percentiles(ms), "per_s": round(len(items) / wall, 1)}
+
+
+def interleaved(
+    fns: dict[str, Callable[[Any], Any]], items: Sequence[Any]
+) -> tuple[dict[str, dict[str, float]], dict[str, list[dict[str, float]]]]:
+    """One client's latency of each of ``fns`` over the same ``items``, taking turns: each
+    item is asked of every method in turn (the order rotating), so a machine that slows
+    down for a while slows them all alike. Two runs of the same search minutes apart on
+    this 2-core machine differed by 45% in p50, more than the gaps being measured. Returns
+    the latencies and each call's stages (rag/stages.py), by method."""
+    from rag.stages import collect
+
+    names = list(fns)
+    ms: dict[str, list[float]] = {n: [] for n in names}
+    laps: dict[str, list[dict[str, float]]] = {n: [] for n in names}
+    for i, item in enumerate(items):
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            t = time.perf_counter()
+            with collect() as lap:
+                fns[name](item)
+            ms[name].append((time.perf_counter() - t) * 1000)
+            laps[name].append(lap)
+    return {n: percentiles(ms[n]) for n in names}, laps
 
 
 # --- the two indexes ---------------------------------------------------------------------
@@ -219,9 +228,9 @@ def main() -> None:
     # speed runs ask questions never asked before in this process (no cached query vector)
     unseen = [q.question for q in everything[args.questions :]]
     n = args.requests
-    if len(unseen) < 4 * n:
-        raise SystemExit(f"--requests {n} needs {4 * n} unseen questions; lower it")
-    slices = [unseen[i * n : (i + 1) * n] for i in range(4)]
+    if len(unseen) < 6 * n:
+        raise SystemExit(f"--requests {n} needs {6 * n} unseen questions; lower it")
+    slices = [unseen[i * n : (i + 1) * n] for i in range(6)]
     story_of, lang_of = archive_maps(index.manifest.iter_records())
 
     shift = engine.retriever.config.language_shift  # the model's, as the engine uses it
@@ -268,27 +277,33 @@ def main() -> None:
     out["answer_judge"] = engine.judge_state[0]
     plain = engine_parts(settings.model_copy(update={"judge": "off"}))
     bm25 = Retriever(index, embedder, RetrievalConfig(fusion="lexical", language_shift=shift))
+    # (name, call, one client's questions, the concurrent run's); the methods of a group are
+    # timed taking turns on the same questions (``interleaved``), one client at a time. The
+    # BM25 side shares the engine's embedder, whose cache would hand either one the other's
+    # question vector: it is timed alone, on questions of its own
     runs: list[tuple[str, Callable[[str], Any], list[str], list[str]]] = [
         ("newsrag_search", lambda q: engine.search(q, k=10), slices[0], slices[1]),
+        ("tutorial_search", lambda q: tutorial.similarity_search(q, k=10), slices[0], slices[1]),
         ("newsrag_ask_extractive", lambda q: engine.ask(q), slices[2], slices[3]),
         # the same questions, the answer judge off (its own engine: nothing cached between)
         ("newsrag_ask_without_judge", lambda q: plain.engine.ask(q), slices[2], slices[3]),
-        ("tutorial_search", lambda q: tutorial.similarity_search(q, k=10), slices[0], slices[1]),
-        ("bm25_search", lambda q: bm25.search(q, lang="en", k=10), slices[0], slices[1]),
+        ("bm25_search", lambda q: bm25.search(q, lang="en", k=10), slices[4], slices[5]),
     ]
     speed: dict[str, Any] = {}
-    for name, fn, single, concurrent in runs:
-        laps: list[dict[str, float]] = []
-        speed[name] = {
-            "single": timed(fn, single, 1, laps),
-            f"concurrent_{args.clients}": timed(fn, concurrent, args.clients),
-        }
-        if any(laps):  # where one client's time goes: p50 of each stage, in milliseconds
-            names = dict.fromkeys(k for lap in laps for k in lap)
-            speed[name]["stages_p50_ms"] = {
-                k: round(statistics.median(lap.get(k, 0.0) for lap in laps), 1) for k in names
+    for group in (runs[:2], runs[2:4], runs[4:]):
+        single, laps = interleaved({name: fn for name, fn, _, _ in group}, group[0][2])
+        for name, fn, _, concurrent in group:
+            speed[name] = {
+                "single": single[name],
+                f"concurrent_{args.clients}": timed(fn, concurrent, args.clients),
             }
-        print(name, json.dumps(speed[name]), file=sys.stderr)
+            if any(laps[name]):  # where one client's time goes: p50 of each stage, in ms
+                stages = dict.fromkeys(k for lap in laps[name] for k in lap)
+                speed[name]["stages_p50_ms"] = {
+                    k: round(statistics.median(lap.get(k, 0.0) for lap in laps[name]), 1)
+                    for k in stages
+                }
+            print(name, json.dumps(speed[name]), file=sys.stderr)
     out["speed"] = {"requests": n, **speed}
     out["peak_mb"] = round(peak_mb(), 0)  # this process: the engine and the tutorial
     out["engine_memory"] = engine_memory(index_dir, args.model, args.runtime, slices[2][:40])
