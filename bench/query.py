@@ -276,6 +276,7 @@ def main() -> None:
     # speed --------------------------------------------------------------------------------
     out["answer_judge"] = engine.judge_state[0]
     plain = engine_parts(settings.model_copy(update={"judge": "off"}))
+    plain.engine.warm_up()
     bm25 = Retriever(index, embedder, RetrievalConfig(fusion="lexical", language_shift=shift))
     # (name, call, one client's questions, the concurrent run's); the methods of a group are
     # timed taking turns on the same questions (``interleaved``), one client at a time. The

@@ -178,7 +178,8 @@ class Engine:
 
     def warm_up(self) -> None:
         """Load what the first question would otherwise wait for (language models, BM25, word
-        frequencies and country names)."""
+        frequencies and country names, the newest articles' chunks)."""
+        self.retriever.prefetch()
         self.search("warm up the archive", k=1)
         hits = self.search("riscaldare l'archivio", k=1)
         self._check(read_question("Chi ha attaccato la base di Acharan in Ciad?", "it"), hits,

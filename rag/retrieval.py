@@ -210,6 +210,14 @@ class Retriever:
         with stage("stories"):
             return self._one_per_story(best_per_article, want_lang, filters, qvec, moved, k)
 
+    def prefetch(self) -> int:
+        """Read the newest articles' chunks into the chunk cache (as many as it holds), so
+        that the first questions do not wait for Chroma; how many were read."""
+        manifest = self.index.manifest
+        generation = manifest.generation()
+        ids = manifest.newest_chunk_ids(self._chunks.size)
+        return self._chunks.fill(self.index.store, ids, generation, manifest.touched)
+
     def _moved_queries(self, qvec: np.ndarray, lang: str) -> dict[str, np.ndarray]:
         """The question's vector moved into each other language that has a centroid."""
         shift = self.config.language_shift
@@ -272,7 +280,8 @@ class Retriever:
                 )
         with stage("read"):  # every candidate's text, metadata and vector, in one round trip
             generation = self.index.manifest.generation()
-            hits = self._chunks.read(store, list(wanted), qvec, generation)
+            touched = self.index.manifest.touched
+            hits = self._chunks.read(store, list(wanted), qvec, generation, touched)
 
         out = []
         for hit in hits:

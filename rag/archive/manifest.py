@@ -334,6 +334,27 @@ class Manifest:
         reader ahead of the manifest): the reader then reads everything. An article written
         again after ``until`` is left for the next call, whose window holds its new version.
         """
+        found = self._touched(since, until)
+        if found is None:
+            return None
+        written, removed = found
+        chunks = []
+        done = [i for i, state in written.items() if state == "done"]
+        for record in self.get_many(done).values():
+            if record.state == "done":  # not being written again right now (then: next call)
+                for chunk_id, start, end in self.chunk_spans(record.id):
+                    chunks.append((chunk_id, record, record.text[start:end]))
+        return Changes(tuple(dict.fromkeys([*written, *removed])), tuple(chunks))
+
+    def touched(self, since: int, until: int) -> set[str] | None:
+        """The articles written or removed between generations ``since`` and ``until``; None
+        when the log does not reach back that far (as ``changes``)."""
+        found = self._touched(since, until)
+        return None if found is None else {*found[0], *found[1]}
+
+    def _touched(self, since: int, until: int) -> tuple[dict[str, str], list[str]] | None:
+        """(state of each article written, articles removed) in the window; None beyond
+        the log."""
         if since < int(self.get_meta("changes_from") or 0) or since > until:
             return None
         window = (since, until)
@@ -349,13 +370,17 @@ class Manifest:
                 "SELECT article_id FROM removed WHERE gen > ? AND gen <= ?", window
             )
         ]
-        chunks = []
-        done = [i for i, state in written.items() if state == "done"]
-        for record in self.get_many(done).values():
-            if record.state == "done":  # not being written again right now (then: next call)
-                for chunk_id, start, end in self.chunk_spans(record.id):
-                    chunks.append((chunk_id, record, record.text[start:end]))
-        return Changes(tuple(dict.fromkeys([*written, *removed])), tuple(chunks))
+        return written, removed
+
+    def newest_chunk_ids(self, limit: int) -> list[str]:
+        """The chunks of done articles, those of the most recently dated articles first (the
+        undated last), at most ``limit``."""
+        rows = self._db.execute(
+            "SELECT c.id FROM chunks c JOIN articles a ON a.id = c.article_id "
+            "WHERE a.state = 'done' ORDER BY a.date IS NULL, a.date DESC, c.id LIMIT ?",
+            (limit,),
+        )
+        return [r[0] for r in rows]
 
     def chunk_spans(self, article_id: str) -> list[tuple[str, int, int]]:
         rows = self._db.execute(
