@@ -10,7 +10,9 @@ Prints one JSON object. Each phase runs in a fresh process so its peak memory is
              with AMX) the same ingest in fp32, the baseline of the same run, and the cosine
              of every chunk's stored vector between the two indexes
 Chunks differ in size between the two recipes, so speed is compared per token embedded
-(the model's own tokens), i.e. per chunk of equal size.
+(the model's own tokens), i.e. per chunk of equal size. On a GPU machine,
+``NEWSRAG_DEVICE=cuda`` puts our phases on the GPU (sentence-transformers, which the tutorial
+uses, takes the GPU by itself when there is one).
 """
 
 from __future__ import annotations

@@ -79,3 +79,22 @@ def test_only_a_local_ingest_asks_for_it(monkeypatch, tmp_path):
     assert getattr(reader, "precision", None) == "fp32"  # an answer's sentences: fp32
     off = settings.model_copy(update={"embed_precision": "fp32"})
     assert getattr(lazy_embedder_for(off, writes=True).model(), "precision", None) == "fp32"
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.skipif(not _has_gpu(), reason="no CUDA GPU on this machine")
+def test_a_gpu_ingest_stores_the_cpu_vectors(tmp_path):
+    """NEWSRAG_DEVICE=cuda: the ingest's embedder runs on the GPU, in fp32, and its vectors
+    are the CPU's (checked where a GPU machine is at hand, skipped elsewhere)."""
+    settings = Settings(index_dir=tmp_path, models_dir=MODELS_DIR, embedding_model=E5,
+                        device="cuda")  # fmt: skip
+    gpu = lazy_embedder_for(settings, writes=True).model()
+    assert isinstance(gpu, SentenceTransformerEmbedder) and gpu.precision == "fp32"
+    cpu = model("fp32")
+    a, b = cpu.embed_documents(CHUNKS), gpu.embed_documents(CHUNKS)
+    assert np.sum(a * b, axis=1).min() >= embedding.BF16_MIN_COSINE
