@@ -29,57 +29,64 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+class Archive:
+    """Two articles ingested into a real index, a retriever over it, and every read of the
+    vector store (the ids asked for, one list per read)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        embedder = HashEmbedder()
+        settings = Settings(index_dir=tmp_path / "index")
+        self.index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
+        self.ingest = Ingestor(self.index, embedder)
+        self.source = tmp_path / "a.jsonl"
+        self.write("The harbour of Valdoro was dredged by the navy in May.")
+        self.retriever = Retriever(self.index, embedder)
+        self.reads: list[list[str]] = []
+
+    def write(self, text: str) -> None:
+        self.ingest.run([_write(self.source, text)], max_bytes=10**6)
+        self.index.refresh_lexical()
+
+    def count_reads(self) -> None:
+        get_chunks = self.index.store.get_chunks
+        self.index.store.get_chunks = (  # type: ignore[method-assign]
+            lambda ids, v: self.reads.append(list(ids)) or get_chunks(ids, v)
+        )
+
+    def search(self, query: str) -> list:
+        return self.retriever.search(query, lang="en", k=2)
+
+
 def test_a_rewritten_article_is_searched_with_its_new_text(tmp_path):
-    embedder = HashEmbedder()
-    settings = Settings(index_dir=tmp_path / "index")
-    index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
-    ingest = Ingestor(index, embedder)
-    source = _write(tmp_path / "a.jsonl", "The harbour of Valdoro was dredged by the navy in May.")
-    ingest.run([source], max_bytes=10**6)
-    retriever = Retriever(index, embedder)
-    reads: list[int] = []
-    get_chunks = index.store.get_chunks
-    index.store.get_chunks = lambda ids, v: reads.append(len(ids)) or get_chunks(ids, v)  # type: ignore[method-assign]
+    archive = Archive(tmp_path)
+    archive.count_reads()
 
-    first = retriever.search("Valdoro harbour dredged", lang="en", k=2)
+    first = archive.search("Valdoro harbour dredged")
     assert "dredged by the navy" in first[0].text
-    again = retriever.search("Valdoro harbour dredged", lang="en", k=2)
+    again = archive.search("Valdoro harbour dredged")
     assert [p.chunk_id for p in again] == [p.chunk_id for p in first]
-    assert len(reads) == 1  # the second search read nothing from the store
+    assert len(archive.reads) == 1  # the second search read nothing from the store
 
-    _write(source, "The harbour of Valdoro was closed by a storm surge in May.")
-    ingest.run([source], max_bytes=10**6)
-    index.refresh_lexical()
-    after = retriever.search("Valdoro harbour storm", lang="en", k=2)
+    archive.write("The harbour of Valdoro was closed by a storm surge in May.")
+    after = archive.search("Valdoro harbour storm")
     assert "storm surge" in after[0].text and "dredged" not in after[0].text
-    assert len(reads) == 2  # the write moved the generation: the chunks were read again
-    index.close()
+    assert len(archive.reads) == 2  # the write moved the generation: the chunks were read again
+    archive.index.close()
 
 
 def test_a_sync_drops_only_the_articles_it_wrote(tmp_path):
-    embedder = HashEmbedder()
-    settings = Settings(index_dir=tmp_path / "index")
-    index = ArchiveIndex.open(settings, model_label=embedder.label, dim=embedder.dim)
-    ingest = Ingestor(index, embedder)
-    source = _write(tmp_path / "a.jsonl", "The harbour of Valdoro was dredged by the navy in May.")
-    ingest.run([source], max_bytes=10**6)
-    retriever = Retriever(index, embedder)
-    assert retriever.prefetch() == 2  # both articles' chunks, read in at start
-    reads: list[list[str]] = []
-    get_chunks = index.store.get_chunks
-    index.store.get_chunks = lambda ids, v: reads.append(list(ids)) or get_chunks(ids, v)  # type: ignore[method-assign]
+    archive = Archive(tmp_path)
+    assert archive.retriever.prefetch() == 2  # both articles' chunks, read in at start
+    archive.count_reads()
 
-    assert "lantern museum" in retriever.search("lantern museum hall", lang="en", k=2)[0].text
-    assert "dredged" in retriever.search("Valdoro harbour dredged", lang="en", k=2)[0].text
-    assert reads == []  # the first questions read nothing from the store
+    assert "lantern museum" in archive.search("lantern museum hall")[0].text
+    assert "dredged" in archive.search("Valdoro harbour dredged")[0].text
+    assert archive.reads == []  # the first questions read nothing from the store
 
-    _write(source, "The harbour of Valdoro was closed by a storm surge in May.")
-    ingest.run([source], max_bytes=10**6)
-    index.refresh_lexical()
-    after = retriever.search("Valdoro harbour storm", lang="en", k=2)
+    archive.write("The harbour of Valdoro was closed by a storm surge in May.")
+    after = archive.search("Valdoro harbour storm")
     assert "storm surge" in after[0].text and "dredged" not in after[0].text
-    museum = retriever.search("lantern museum hall", lang="en", k=2)
-    assert "lantern museum" in museum[0].text
-    read = [i for r in reads for i in r]
+    assert "lantern museum" in archive.search("lantern museum hall")[0].text
+    read = [i for r in archive.reads for i in r]
     assert read and all(i.startswith("story-1") for i in read)  # only the rewritten article
-    index.close()
+    archive.index.close()
