@@ -42,8 +42,8 @@ _WANTS = [
      r"share|amount|sum|figure)|(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*"
      r"(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra)|(?:a\s+)?che\s+prezzo)\b",
      "number"),
-    (r"\b(?:when|what\s+(?:year|date|day|month)|in\s+(?:which|what)\s+(?:year|month)|quando|"
-     r"in\s+(?:che|quale)\s+(?:anno|mese|giorno)|che\s+giorno|da\s+quando|since\s+when)\b",
+    (r"\b(?:when|(?:what|which)\s+(?:year|date|day|month)|quando|"
+     r"(?:che|quale|quali)\s+(?:anno|mese|giorno|data|giorni)|da\s+quando|since\s+when)\b",
      "time"),
     (r"\b(?:where|whereabouts|(?:in|at|to|from)\s+(?:which|what)\s+(?:town|city|village|place|"
      r"country|region|province|area|district)|dove|da\s+dove|in\s+(?:quale|che)\s+(?:città|"
@@ -66,11 +66,12 @@ _WANTS = [
     # "which air base", "what town", "quale tribù", "in quale città": a thing with a name
     (r"^\W*(?:(?:in|at|from|to|of|by|with|for|on)\s+)?(?:which|what)\s+(?!(?:is|was|were|are|"
      r"did|does|do|has|have|had|happened|will|would|can|could|should|caused|made|led|kind|sort|"
-     r"type|reason|role|about|if)\b)[a-z]",
+     r"type|reason|role|about|if|year|years|date|dates|day|days|month|months)\b)[a-z]",
      "name"),
     (r"^\W*(?:(?:in|a|di|da|con|per|su|tra|fra|dell[a']?|nell[a']?)\s*)?(?:quale|quali|qual|"
      r"che)\s+(?!(?:cosa|è|era|sono|erano|ha|hanno|aveva|avevano|fu|furono|sarà|succede|"
-     r"successo|ruolo|tipo|motivo|ragione)\b)[a-zà-ù]",
+     r"successo|ruolo|tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date)\b)"
+     r"[a-zà-ù]",
      "name"),
 ]
 # fmt: on

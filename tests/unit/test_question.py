@@ -19,6 +19,11 @@ from rag.question import analyse, terms, wants
         ("In which town did the SDF take the last enclave?", "place"),
         ("When did France end Operation Barkhane?", "time"),
         ("In che anno è caduta Raqqa?", "time"),
+        # a date is asked, not a name, with a preposition or "which" before it
+        ("On what date did the GAO call for the competition to be reopened?", "time"),
+        ("Which day did they attack the base?", "time"),
+        ("In che data è stato firmato il contratto?", "time"),
+        ("Da quale anno la Falcon è costruita in Australia?", "time"),
         ("How many people died in Hama in 1982?", "number"),
         ("Quanti soldati sono morti?", "number"),
         ("Why did France end Barkhane?", "reason"),
