@@ -340,3 +340,39 @@ def test_a_follow_up_that_names_something_is_answered_about_it() -> None:
     elsewhere = replace(info, focus=(Term("Tabriz", "name"),))
     assert answerer.select(query, "en", [crash], elsewhere) == []
     assert answerer.select(query, "en", [crash], replace(info, focus=()))  # without a focus
+
+
+class _Reader:
+    """The judge's place in the answerer without its model: a sentence with ``word`` is rated
+    the answer. It keeps what it was given to read."""
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+        self.read: list[list[str]] = []
+
+    def logits(self, question: str, sentences: list[str]) -> np.ndarray:
+        self.read.append(list(sentences))
+        return np.array([3.0 if self.word in s else -1.0 for s in sentences], dtype=np.float32)
+
+
+def test_the_judge_chooses_the_lead_among_every_sentence_of_the_asked_kind() -> None:
+    text = (
+        "China Eastern Airlines said it had signed a contract for twenty Airbus A320 jets. "
+        "The ceremony took place in Paris during a state visit last week. "
+        "The jets will be assembled by Airbus in Tianjin from next year."
+    )
+    deal = Passage(
+        chunk_id="d#0", article_id="d", text=text, start=0, end=len(text), title="A320 deal",
+        date="2009-06-18", lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
+    )  # fmt: skip
+    q = "In which city did China Eastern sign its contract for the A320s?"
+    # by grade alone, "Paris" (an everyday word too) is not quoted: "Tianjin" is rarer
+    alone = [s.text for s in ExtractiveAnswerer(HashEmbedder(), max_sentences=1).select(
+        q, "en", [deal])]  # fmt: skip
+    assert not any("Paris" in s for s in alone)
+    judge = _Reader("Paris")
+    answerer = ExtractiveAnswerer(HashEmbedder(), judge=judge, max_sentences=1)  # type: ignore[arg-type]
+    picked = [s.text for s in answerer.select(q, "en", [deal])]
+    assert any("Paris" in s for s in picked)  # the judge read it and chose it
+    assert any("Tianjin" in s for s in picked)  # the best-graded sentence is quoted too
+    assert judge.read and all(len(batch) == 3 for batch in judge.read)  # read once, all three
