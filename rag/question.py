@@ -53,10 +53,11 @@ _WANTS = [
     (r"\b(?:who\s+(?:leads|led|heads|headed|commands|commanded|runs|ran|directs|directed|"
      r"(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+)?(?:new\s+|current\s+|top\s+)?"
      r"(?:leader|head|chief|commander|emir|boss|director|president|chairman|ceo|"
-     r"chief\s+executive))|chi\s+(?:guida|guidava|guidò|ha\s+guidato|comanda|comandava|"
-     r"dirige|dirigeva|capeggia|capeggiava|(?:è|era|sono|erano|fu)\s+(?:il\s+|l['’]\s*|"
-     r"i\s+)?(?:nuovo\s+|attuale\s+)?(?:capo|leader|comandante|emiro|direttore|presidente|"
-     r"amministratore\s+delegato|numero\s+uno)))\b",
+     r"chief\s+executive|governor|minister|mayor))|chi\s+(?:guida|guidava|guidò|ha\s+guidato|"
+     r"comanda|comandava|dirige|dirigeva|capeggia|capeggiava|(?:è|era|sono|erano|fu)\s+"
+     r"(?:il\s+|l['’]\s*|i\s+)?(?:nuovo\s+|attuale\s+)?(?:capo|leader|comandante|emiro|"
+     r"direttore|presidente|amministratore\s+delegato|numero\s+uno|governatore|ministro|"
+     r"sindaco)))\b",
      "leader"),
     (r"\b(?:who|whom|whose|chi|da\s+chi|a\s+chi|con\s+chi)\b", "actor"),
     (r"\b(?:why|for\s+what\s+reason|what\s+(?:\S+\s+){0,8}?(?:a\s+)?(?:response|reaction|"

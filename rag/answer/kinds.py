@@ -11,7 +11,8 @@ Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
 - "reason": a causal connective ("because", "in response to", "perché", "in risposta");
 - "leader": a name not in the question next to a word of leading ("leader", "led by", "head",
   "commander", "guidato da", "capo", "emiro"): a sentence that only names the group does not
-  say who leads it ("Who leads the group that attacked Acharan?").
+  say who leads it ("Who leads the group that attacked Acharan?"). A title the question names
+  ("governor", "amministratore delegato") must be the one beside the name, in either language.
 Nothing is fitted; the word lists are the languages' own.
 """
 
@@ -118,8 +119,27 @@ _LEAD = re.compile(
     r"boss|founders?|presidents?|director|chairman|chairwoman|coordinator|executive|ceo|"
     r"capo|capi|guid[aoei]|guidat[oaie]|guidava|guidò|comandant[ei]|comandat[oaie]|emiro|"
     r"fondator[ei]|president[ei]|dirett(?:ore|rice)|coordinat(?:ore|rice)|amministratore|"
-    r"vertice|numero)",
+    r"vertice|numero|governors?|governat(?:ore|ori|rice)|ministers?|ministr[oia]|mayors?|"
+    r"sindac[oi])",
     re.IGNORECASE,
+)
+# a title the question names is answered by the same title, in either language: "Who is the
+# governor of Latakia?" is not answered by "Observatory director Rami Abdel Rahman"; "who
+# leads", "the head of", "il capo" ask for whoever is in charge, and any title answers them
+_TITLES = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"governors?|governat(?:ore|ori|rice)",
+        r"command(?:er|ers|ed|s)?|comand(?:ante|anti|ato|ata|ati|ava)|comanda",
+        r"presidents?|chairman|chairwoman|president(?:e|i|essa)",
+        r"directors?|dirett(?:ore|ori|rice)|dirige|dirigeva",
+        r"executive|ceo|amministrator(?:e|i)",
+        r"emirs?|emir[oi]",
+        r"founders?|founded|fondator(?:e|i)|fond[òa]",
+        r"coordinators?|coordinat(?:ore|ori|rice)",
+        r"ministers?|ministr[oia]",
+        r"mayors?|sindac[oi]",
+    )
 )
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
 NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"
@@ -188,7 +208,14 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         named = set(names_in(sentence, lang))
         # the question's own words do not part a title from its name: "l'amministratore
         # delegato di Aer Lingus, Dermot Mannion"
-        lead = [any(_LEAD.fullmatch(p) for p in _PARTS.split(w)) for w in words]
+        said = [p for w in _words(asked.text) for p in _PARTS.split(w)]
+        asked_titles = [t for t in _TITLES if any(t.fullmatch(p) for p in said)]
+        title = (
+            re.compile("|".join(t.pattern for t in asked_titles), re.IGNORECASE)
+            if asked_titles
+            else _LEAD
+        )
+        lead = [any(title.fullmatch(p) for p in _PARTS.split(w)) for w in words]
         kept = [(w, x) for w, x in zip(words, lead, strict=True) if x or not asked.has_word(w)]
         at = [i for i, (w, x) in enumerate(kept) if w in named and not x]
         leads = [i for i, (_, x) in enumerate(kept) if x]

@@ -280,6 +280,12 @@ def test_who_leads_wants_a_name_beside_a_word_of_leading() -> None:
     assert states("leader", italian, "it", ceo) == 2
     assert states("leader", "Aer Lingus Chief Executive Dermot Mannion said so.", "en", ceo) == 2
     assert states("leader", "Aer Lingus rival Ryanair wants to take it over.", "en", ceo) == 0
+    # a title the question names is answered by that title, in either language
+    governor = PassageWords("Chi è il governatore di Latakia?", "it")
+    director = '"At least 20 died in Latakia" Observatory director Rami Abdel Rahman told AFP.'
+    assert states("leader", director, "en", governor) == 0
+    assert states("leader", "Latakia Governor Ibrahim Khodr al-Salem said so.", "en", governor) == 2
+    assert states("leader", "Buzz Hargrove, il presidente del sindacato, ha detto.", "it", ceo) == 0
 
 
 def test_training_without_the_shared_data_says_where_to_point(tmp_path: Path) -> None:

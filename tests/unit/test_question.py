@@ -34,6 +34,8 @@ from rag.question import analyse, terms, wants
         ("Chi guida l'Esercito dell'Islam?", "leader"),
         ("Who is the chief executive of Aer Lingus?", "leader"),
         ("Chi è l'amministratore delegato di Cerberus?", "leader"),
+        ("Chi è il governatore di Latakia?", "leader"),
+        ("Who is the mayor of Mosul?", "leader"),
         ("Who attacked the group's leader?", "actor"),
         ("What price did Apple set for the iPhone 3G?", "number"),  # an amount, not a name
         ("Qual è il valore di catalogo dei 12 Airbus?", "number"),
