@@ -37,7 +37,8 @@ from .words import stopwords as _stopwords
 # (pattern, kind): the one that matches first in the question decides (see ``wants``)
 # fmt: off
 _WANTS = [
-    (r"\b(?:how\s+many|how\s+much|what\s+number\s+of|quant[iaoe]|qual\s+è\s+il\s+numero|"
+    (r"\b(?:how\s+many|how\s+much|how\s+old|what\s+number\s+of|quant[iaoe]|"
+     r"qual\s+è\s+il\s+numero|"
      r"(?:what|which)\s+(?:was\s+|is\s+|were\s+)?(?:the\s+)?(?:price|cost|value|percentage|"
      r"share|amount|sum|figure)|(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*"
      r"(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra)|(?:a\s+)?che\s+prezzo)\b",

@@ -6,7 +6,8 @@ Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
 - "place", "actor" and "name": a proper name not in the question (names are capitalised in Italian
   and English; without a tagger a place and a person look alike, so either counts);
 - "number": a count, in digits or words ("seven", "sette", "decine", "hundreds"), not a year
-  and not a number the question already has;
+  and not a number the question already has; beside a word of dying when the question asks
+  about the dead, beside a word of age ("aged", "anni") when it asks how old;
 - "time": a year, a month, a weekday, a date, or "yesterday"/"ieri", not one of the question's;
 - "reason": a causal connective ("because", "in response to", "perché", "in risposta");
 - "leader": a name not in the question next to a word of leading ("leader", "led by", "head",
@@ -142,6 +143,12 @@ _TITLES = tuple(
     )
 )
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
+# a question about someone's age wants a count of years next to a word of age: "aged 26",
+# "a 26-year-old", "26 anni", "ventenne", not any number of the article
+_AGE_ASKED = re.compile(r"\bhow\s+old\b|\bquanti\s+anni\b|\b(?:che|quale)\s+età\b|\bage\b|"
+                        r"\betà\b", re.IGNORECASE)  # fmt: skip
+_AGE = re.compile(r"(?:old|aged|age|anni|età|\w+-years?-old|\w+enne)", re.IGNORECASE)
+NEAR_AGE = 2  # words: "26 years old", "di 26 anni"
 NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"
 NEAR_DEATH = 6  # words: "killed at least 85 civilians", "1500 people have fallen victims"
 _RELATIVE_TIME = frozenset([
@@ -196,6 +203,9 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         return (5 if _next_to_asked(words, rare, lang, asked) else 2) + many
     if wants == "number":
         at = _count_at(words, asked)
+        if at and _AGE_ASKED.search(asked.text):
+            ages = [i for i, w in enumerate(words) if _AGE.fullmatch(w)]
+            return 2 if any(abs(i - j) <= NEAR_AGE for i in at for j in ages) else 0
         if at and _DEATH.search(asked.text):
             # "How many soldiers were killed?" is answered by a count of the dead, not by
             # "tens of thousands of auxiliaries" in the same article

@@ -255,6 +255,21 @@ def test_a_question_about_the_dead_wants_a_count_of_the_dead() -> None:
     assert states("number", "Gunmen killed nineteen soldiers near Djibo.", "en", italian) == 2
 
 
+def test_a_question_about_age_wants_years_of_age() -> None:
+    from rag.answer.kinds import states
+    from rag.mentions import PassageWords
+    from rag.question import wants
+
+    for question, lang in [("Quanti anni aveva?", "it"), ("How old was the pilot?", "en")]:
+        asked = PassageWords(question, lang)
+        assert wants(question) == "number"
+        assert states("number", "The pilot, aged 26, died in the crash.", "en", asked) == 2
+        assert states("number", "Il pilota, di 26 anni, è morto nello schianto.", "it", asked) == 2
+        assert states("number", "A 26-year-old pilot died.", "en", asked) == 2
+        # a count that is not an age does not say how old
+        assert states("number", "At least 18 men were beheaded.", "en", asked) == 0
+
+
 def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
     from rag.answer.kinds import states
     from rag.mentions import PassageWords
