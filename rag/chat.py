@@ -92,7 +92,8 @@ class Refusal:
     """Why a question is not answered: ``reason`` is "no_passages", "unmentioned" (``terms``
     are what no passage mentions; ``in_archive`` whether the archive has them elsewhere),
     "untimely" (``when`` is the asked time), "low_support" or "answerer" (``wants`` is the
-    kind of fact asked that no passage states, ``terms`` what the question names)."""
+    kind of fact asked that no passage states, ``terms`` what the question names), or, in a
+    conversation, "topic" (``terms``: what the conversation is about)."""
 
     reason: str
     terms: tuple[str, ...] = ()
@@ -291,8 +292,11 @@ class Engine:
             mode=self.mode, refused=False, passages=tuple(passages), filters=effective,
         )  # fmt: skip
 
+        def said(why: Refusal) -> Refusal:  # in a conversation, what it is about
+            return _in_conversation(why, found.question) if query != question else why
+
         def refused(why: Refusal) -> Iterator[Event]:
-            message = self._refusal(lang, passages, why, filtered=not effective.is_empty())
+            message = self._refusal(lang, passages, said(why), filtered=not effective.is_empty())
             yield Token(message)
             timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
             yield Done(
@@ -332,7 +336,8 @@ class Engine:
         lap("guard_ms")
         timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         if not citations:  # the answerer produced nothing that rests on a passage
-            message = self._refusal(lang, passages, _not_stated(found.question), filtered=False)
+            why = said(_not_stated(found.question))
+            message = self._refusal(lang, passages, why, filtered=False)
             yield Done(
                 replace(base, answer=message, mode="refusal", refused=True, timings=timings,
                         refusal="answerer")
@@ -461,6 +466,8 @@ class Engine:
             first = first.format(terms=names)
         elif why.reason == "untimely":
             first = text(lang, "untimely").format(when=why.when)
+        elif why.reason == "topic":
+            first = text(lang, "topic_unanswered").format(terms=_join(why.terms, lang))
         elif why.reason == "answerer" and why.wants:
             what = asked_kind(lang, why.wants)
             if why.terms:
@@ -486,6 +493,17 @@ def _not_stated(question: Question) -> Refusal:
     ("The articles found on “Djibo” do not say how many or how much.")."""
     info = question.info
     return Refusal("answerer", tuple(t.text for t in info.names), wants=info.wants)
+
+
+def _in_conversation(why: Refusal, question: Question) -> Refusal:
+    """A follow-up's refusal names what the conversation is about ("The articles found on
+    “Acharan” do not answer this question."), not "no article answers this question": the
+    names of the question the follow-up became. A refusal that already says what is missing
+    (a name no article mentions, the kind of fact not stated) stays as it is."""
+    names = tuple(t.text for t in question.info.names)
+    if why.reason not in ("low_support", "answerer") or why.wants or not names:
+        return why
+    return Refusal("topic", names)
 
 
 def _when_text(when: TimeRange, lang: str) -> str:

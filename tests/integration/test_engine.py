@@ -231,6 +231,19 @@ def test_a_follow_up_is_answered_with_the_previous_subject(engine):
     assert not turn.refused and cited_only_given_passages(turn)
 
 
+def test_a_follow_up_the_articles_do_not_answer_is_refused_about_the_conversation(engine):
+    first = engine.ask("What happened at the base of Acharan?")
+    history = [Message("user", first.question), Message("assistant", first.answer)]
+    turn = _llm_engine(engine, "NO_ANSWER").ask("What did they use?", history=history)
+    assert turn.refused and turn.query != turn.question and turn.citations == ()
+    # it names what the conversation is about, not "no article answers this question"
+    said = text("en", "topic_unanswered").format(terms="“Acharan”")
+    assert turn.answer.splitlines()[0] == said, turn.answer
+    # the same refusal of a question asked on its own stays the plain one
+    alone = _llm_engine(engine, "NO_ANSWER").ask("What did the attackers of Acharan use?")
+    assert alone.refused and alone.answer.splitlines()[0] != said
+
+
 def test_streaming_yields_pieces_then_the_turn(engine):
     events = list(engine.ask_stream("Who leads the offensive on Raqqa?"))
     assert isinstance(events[-1], Done)
