@@ -133,8 +133,10 @@ _TITLES = tuple(
         r"governors?|governat(?:ore|ori|rice)",
         r"command(?:er|ers|ed|s)?|comand(?:ante|anti|ato|ata|ati|ava)|comanda",
         r"presidents?|chairman|chairwoman|president(?:e|i|essa)",
-        r"directors?|dirett(?:ore|ori|rice)|dirige|dirigeva",
-        r"executive|ceo|amministrator(?:e|i)",
+        # a "direttore" is a director, an executive or an officer ("direttore finanziario":
+        # chief financial officer)
+        r"directors?|dirett(?:ore|ori|rice)|dirige|dirigeva|executives?|officers?|ceo|cfo|"
+        r"amministrator(?:e|i)",
         r"emirs?|emir[oi]",
         r"founders?|founded|fondator(?:e|i)|fond[òa]",
         r"coordinators?|coordinat(?:ore|ori|rice)",

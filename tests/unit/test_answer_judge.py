@@ -301,6 +301,8 @@ def test_who_leads_wants_a_name_beside_a_word_of_leading() -> None:
     assert states("leader", director, "en", governor) == 0
     assert states("leader", "Latakia Governor Ibrahim Khodr al-Salem said so.", "en", governor) == 2
     assert states("leader", "Buzz Hargrove, il presidente del sindacato, ha detto.", "it", ceo) == 0
+    cfo = PassageWords("Chi è il direttore finanziario di General Motors?", "it")
+    assert states("leader", "GM Chief Financial Officer Ray Young said so.", "en", cfo) == 2
 
 
 def test_training_without_the_shared_data_says_where_to_point(tmp_path: Path) -> None:
