@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 from ..mentions import COMMON_ZIPF, PassageWords, mentions, plain
 from ..words import NUMBER_WORDS, TIME_WORDS, Term, stop_or_question_word, stopwords, zipf
@@ -220,13 +221,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         named = set(names_in(sentence, lang))
         # the question's own words do not part a title from its name: "l'amministratore
         # delegato di Aer Lingus, Dermot Mannion"
-        said = [p for w in _words(asked.text) for p in _PARTS.split(w)]
-        asked_titles = [t for t in _TITLES if any(t.fullmatch(p) for p in said)]
-        title = (
-            re.compile("|".join(t.pattern for t in asked_titles), re.IGNORECASE)
-            if asked_titles
-            else _LEAD
-        )
+        title = _titles_answering(asked.text)
         lead = [any(title.fullmatch(p) for p in _PARTS.split(w)) for w in words]
         kept = [(w, x) for w, x in zip(words, lead, strict=True) if x or not asked.has_word(w)]
         at = [i for i, (w, x) in enumerate(kept) if w in named and not x]
@@ -241,6 +236,16 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
                 return 2
         return 2 if re.search(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", sentence) else 0
     return 0
+
+
+@lru_cache(maxsize=1024)
+def _titles_answering(question: str) -> re.Pattern[str]:
+    """The words of leading that answer ``question``: the titles it names (``_TITLES``), or
+    any word of leading (``_LEAD``) when it names none. Read once per question, not once per
+    sentence."""
+    said = [p for w in _words(question) for p in _PARTS.split(w)]
+    named = [t.pattern for t in _TITLES if any(t.fullmatch(p) for p in said)]
+    return re.compile("|".join(named), re.IGNORECASE) if named else _LEAD
 
 
 def _count_at(words: list[str], asked: PassageWords) -> list[int]:
