@@ -38,7 +38,7 @@ from .words import stopwords as _stopwords
 # fmt: off
 _WANTS = [
     (r"\b(?:how\s+many|how\s+much|how\s+old|what\s+number\s+of|quant[iaoe]|"
-     r"qual\s+è\s+il\s+numero|"
+     r"qual\s+è\s+il\s+numero|(?:che|quale)\s+età|"
      r"(?:what|which)\s+(?:was\s+|is\s+|were\s+)?(?:the\s+)?(?:price|cost|value|percentage|"
      r"share|amount|sum|figure)|(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*"
      r"(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra)|(?:a\s+)?che\s+prezzo)\b",

@@ -148,8 +148,8 @@ _TITLES = tuple(
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
 # a question about someone's age wants a count of years next to a word of age: "aged 26",
 # "a 26-year-old", "26 anni", "ventenne", not any number of the article
-_AGE_ASKED = re.compile(r"\bhow\s+old\b|\bquanti\s+anni\b|\b(?:che|quale)\s+età\b|\bage\b|"
-                        r"\betà\b", re.IGNORECASE)  # fmt: skip
+# (matched against the question's plain text: "età" is "eta" there)
+_AGE_ASKED = re.compile(r"\bhow\s+old\b|\bquanti\s+anni\b|\bage\b|\bet[aà]\b", re.IGNORECASE)
 _AGE = re.compile(r"(?:old|aged|age|anni|età|\w+-years?-old|\w+enne)", re.IGNORECASE)
 NEAR_AGE = 2  # words: "26 years old", "di 26 anni"
 NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"

@@ -260,7 +260,11 @@ def test_a_question_about_age_wants_years_of_age() -> None:
     from rag.mentions import PassageWords
     from rag.question import wants
 
-    for question, lang in [("Quanti anni aveva?", "it"), ("How old was the pilot?", "en")]:
+    for question, lang in [
+        ("Quanti anni aveva?", "it"),
+        ("Che età aveva il pilota?", "it"),
+        ("How old was the pilot?", "en"),
+    ]:
         asked = PassageWords(question, lang)
         assert wants(question) == "number"
         assert states("number", "The pilot, aged 26, died in the crash.", "en", asked) == 2
