@@ -51,10 +51,21 @@ def test_translated_words_are_not_asked_of_another_language():
     assert not translatable("Acharan", "it", "en")  # a name in both languages
     assert not translatable("Nigeria", "it", "en")
     assert not translatable("Turchia", "it", "it")
-    # so an Italian question about Turchia is not refused by an English passage's wording...
-    assert mentions(BADIA_EN, name("Turchia"), "it")
+    # so an Italian question about the Esercito is not refused by an English passage's
+    # wording ("army")...
+    assert mentions(BADIA_EN, name("Esercito"), "it")
     # ...but an Italian passage must say it
-    assert not mentions(MOPTI_IT, name("Turchia"), "it")
+    assert not mentions(MOPTI_IT, name("Esercito"), "it")
+
+
+def test_a_country_known_in_both_languages_is_asked_by_its_names():
+    # "Turchia" is "Turkey" in English: the passage must say one of them, in any language
+    assert mentions(PassageWords("Shells fired from Turkey hit Afrin.", "en"), name("Turchia"),
+                    "it")  # fmt: skip
+    assert not mentions(BADIA_EN, name("Turchia"), "it")
+    # "Mexico" is "Messico" in Italian; the passage says neither
+    assert not mentions(MOPTI_IT, name("Mexico"), "en")
+    assert mentions(PassageWords("Tagli in Messico e in Canada.", "it"), name("Mexico"), "en")
 
 
 def test_unmentioned_lists_what_no_passage_has():
