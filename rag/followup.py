@@ -3,13 +3,15 @@
 "where is Isis still active in Syria?" then "and in Iraq?" → "where is Isis still active in
 Iraq?": a follow-up that starts with "and"/"e"/"what about"/"e invece" and names a place with a
 preposition replaces the previous question's phrase with the same preposition; one that names
-something new without such a preposition ("And the army base in the Mopti region?") takes the
-place of the previous question's last name. Any other short follow-up, one that points back
-("when did it happen?", "e quando è successo?", "chi sono?"), or one that names nothing of its
-own ("When did the battle begin?") carries the previous question's words along, and is
-searched with the names the last answer gave too (``answer_names``): "there" after an answer
-that said Qardaha is Qardaha. A follow-up that is a full question of its own is left alone.
-With an LLM configured, the LLM rewrites instead (rag/answer/llm.py).
+something new without such a preposition ("And the army base in the Mopti region?", "And
+ISWAP?") takes the place of the previous question's last name, and of the words before it from
+their article when it has one too: "Who attacked the army base in the Mopti region?". Any
+other short follow-up, one that points back ("when did it happen?", "e quando è successo?",
+"chi sono?"), or one that names nothing of its own ("When did the battle begin?") carries the
+previous question's words along, and is searched with the names the last answer gave too
+(``answer_names``): "there" after an answer that said Qardaha is Qardaha. A follow-up that is
+a full question of its own is left alone. With an LLM configured, the LLM rewrites instead
+(rag/answer/llm.py).
 """
 
 from __future__ import annotations
@@ -128,7 +130,8 @@ def standalone_question(question: str, history: Sequence[Message]) -> str:
 
 
 _CAPITALISED = r"[A-ZÀ-Ý][\w'’-]*(?:\s+[A-ZÀ-Ý][\w'’-]*)*"  # a run of capitalised words
-_NAME_RUN = re.compile(rf"(?<=\s){_CAPITALISED}")  # not the question's first word
+# not the question's first word; a number in the name too ("Division 17")
+_NAME_RUN = re.compile(rf"(?<=\s){_CAPITALISED}(?:\s+\d+\b)?")
 
 
 def _replace_name(previous: str, rest: str) -> str | None:
@@ -136,17 +139,33 @@ def _replace_name(previous: str, rest: str) -> str | None:
     attacked the base at the army base in the Mopti region?": a follow-up that names something
     new without a preposition the previous question has takes the place of its last name."""
     rest = rest.strip(" ?")
-    if wants(rest) or not re.search(r"(?<!^)\b[A-ZÀ-Ý0-9]", rest):
+    if wants(rest) or not (
+        re.search(r"(?<!^)\b[A-ZÀ-Ý0-9]", rest) or re.fullmatch(_CAPITALISED, rest)
+    ):
         return None  # "e quanto ne controlla la Siria?" asks its own question
     names = [
         m
         for m in _NAME_RUN.finditer(previous)
-        if not all(w.lower() in TIME_WORDS for w in m.group().split())
+        if not all(w.lower() in TIME_WORDS or w.isdigit() for w in m.group().split())
     ]  # not "July"
     if not names:
         return None
     last = names[-1]
-    return previous[: last.start()] + rest + previous[last.end() :]
+    before = previous[: last.start()]
+    # a follow-up that names a whole thing ("the army base in the Mopti region") replaces the
+    # previous question's whole thing, from its article: "Who attacked the army base in the
+    # Mopti region?", not "…the base at the army base in the Mopti region?"
+    if _ARTICLE.match(rest):
+        articles = list(_ARTICLE_IN.finditer(before))
+        if articles:
+            before = before[: articles[-1].start()]
+    return before + rest + previous[last.end() :]
+
+
+_ARTICLE = re.compile(r"(?:the|a|an|il|lo|la|i|gli|le|un|una|uno)\b|l['’]", re.IGNORECASE)
+_ARTICLE_IN = re.compile(
+    r"(?<![\w'’])(?:the|a|an|il|lo|la|i|gli|le|un|una|uno)\b|(?<![\w'’])l['’]", re.IGNORECASE
+)
 
 
 def _replace_phrase(previous: str, rest: str) -> str | None:

@@ -11,6 +11,7 @@ JNIM = [Message("user", "chi ha attaccato la base di Acharan?"), Message("assist
 ACHARAN = [Message("user", "Who attacked the base at Acharan?"), Message("assistant", "JNIM [1]")]
 DIVISION = [Message("user", "How many soldiers did IS kill at Division 17 in July 2014?"),
             Message("assistant", "85 [1]")]  # fmt: skip
+LEADS = [Message("user", "Who leads Boko Haram?"), Message("assistant", "Shekau [1]")]
 DJIBO = [Message("user", "Who attacked the convoy on the road to Djibo?"),
          Message("assistant", "JNIM [1]")]  # fmt: skip
 
@@ -32,13 +33,17 @@ DJIBO = [Message("user", "Who attacked the convoy on the road to Djibo?"),
         (
             ACHARAN,
             "And the army base in the Mopti region?",
-            "Who attacked the base at the army base in the Mopti region?",
+            "Who attacked the army base in the Mopti region?",
         ),
         (
             DIVISION,
             "and the Tabqa air base?",
-            "How many soldiers did IS kill at the Tabqa air base 17 in July 2014?",
+            "How many soldiers did IS kill at the Tabqa air base in July 2014?",
         ),
+        # the words it repeats are not said twice; a bare name replaces one without preposition
+        (ACHARAN, "And the base at Tessalit?", "Who attacked the base at Tessalit?"),
+        (LEADS, "And ISWAP?", "Who leads ISWAP?"),
+        (LEADS, "E l'ISWAP?", "Who leads l'ISWAP?"),
         # "da quanto tempo" is not a place after "da": the question points back instead
         (
             DJIBO,
