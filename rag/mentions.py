@@ -254,6 +254,12 @@ def mentions(passage: PassageWords, term: Term, question_lang: str) -> bool:
     )
 
 
+def listed(name: str) -> bool:
+    """Whether ``name`` is a country or an organisation of the alias table ("Turchia", "Daesh",
+    "ISIL"): a place or a group, never a person."""
+    return bool(_aliases(name))
+
+
 def _rare(word: str) -> bool:
     """A word of a name that is no ordinary word of Italian or English ("Farnborough",
     "Druyun"), so a name without it is another name."""

@@ -6,7 +6,8 @@
 
 - ``wants`` is the kind of fact a where / who / when / how-many / which-thing question asks
   for: "place", "actor", "leader" ("who leads ISWAP?", "chi guida…": a person in charge),
-  "time", "number", "name" ("which air base", "quale tribù") or "reason" (why, perché,
+  "time", "number", "name" ("which air base", "quale tribù", "come si chiama?", "what is his
+  name?") or "reason" (why, perché,
   "what was it a response to"); None for what / how and the rest.
   An answer to such a question must state one (rag/answer/extractive.py prefers sentences
   that do).
@@ -74,6 +75,11 @@ _WANTS = [
      r"che)\s+(?!(?:cosa|è|era|sono|erano|ha|hanno|aveva|avevano|fu|furono|sarà|succede|"
      r"successo|ruolo|tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date)\b)"
      r"[a-zà-ù]",
+     "name"),
+    # "Come si chiama?", "What is his name?", "Qual era il nome della sposa?": a name asked
+    (r"\b(?:come\s+si\s+chiam(?:a|ava|ano|avano)|(?:what|which)\s+(?:is|was|are|were)\s+"
+     r"(?:his|her|its|their|the)\s+names?|(?:qual\s+(?:è|era)|quali\s+(?:sono|erano))\s+"
+     r"(?:il\s+|i\s+)(?:suo\s+|loro\s+|suoi\s+)?nom[ei])\b",
      "name"),
 ]
 # fmt: on

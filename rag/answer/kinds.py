@@ -4,7 +4,10 @@
 "Islamic State militants stormed an air base in northeast Syria" repeats the question, "the
 Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
 - "place", "actor" and "name": a proper name not in the question (names are capitalised in Italian
-  and English; without a tagger a place and a person look alike, so either counts);
+  and English; without a tagger a place and a person look alike, so either counts), but not a
+  country or an organisation of the alias table when a person's name is asked ("What is his
+  name?", "Come si chiamava?"), and not a sentence's first word with an elided article
+  ("L'ufficio");
 - "number": a count, in digits or words ("seven", "sette", "decine", "hundreds"), not a year
   and not a number the question already has; beside a word of dying when the question asks
   about the dead, beside a word of age ("aged", "anni") when it asks how old;
@@ -23,7 +26,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from ..mentions import COMMON_ZIPF, PassageWords, mentions, plain
+from ..mentions import COMMON_ZIPF, PassageWords, listed, mentions, plain
 from ..words import NUMBER_WORDS, TIME_WORDS, Term, stop_or_question_word, stopwords, zipf
 
 MANY_NAMES = 3  # up to three names answer more fully than one
@@ -145,6 +148,13 @@ _TITLES = tuple(
         r"mayors?|sindac[oi]",
     )
 )
+# a person's name asked ("What is his name?", "Come si chiamava?" after a question on someone):
+# a country or an organisation does not answer it (matched against the question's plain text)
+_PERSON_NAME = re.compile(
+    r"\bcome\s+si\s+chiam(?:a|ava|ano|avano)\s*\?|\b(?:his|her|their)\s+names?\b|"
+    r"\b(?:suo|loro|suoi)\s+nom[ei]\b",
+    re.IGNORECASE,
+)
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
 # a question about someone's age wants a count of years next to a word of age: "aged 26",
 # "a 26-year-old", "26 anni", "ventenne", not any number of the article
@@ -168,6 +178,8 @@ def _words(sentence: str) -> list[str]:
 
 
 _ARTICLE = re.compile(r"^(?:al|el|ad|as|ash|ez|an|ar|at)-(?=[A-Z])")
+# an Italian article or preposition elided onto the word: "L'ufficio", "dell'Iraq"
+_ELIDED = re.compile(r"^(?:l|d|un|dell|all|dall|nell|sull|coll|quest|quell)['’]", re.IGNORECASE)
 
 
 def names_in(sentence: str, lang: str) -> list[str]:
@@ -175,7 +187,7 @@ def names_in(sentence: str, lang: str) -> list[str]:
     word, not a time."""
     out = []
     for i, w in enumerate(_words(sentence)):
-        w = _ARTICLE.sub("", w)
+        w = _ELIDED.sub("", _ARTICLE.sub("", w))  # "L'ufficio" opening a sentence is no name
         if not w[:1].isupper() or w.lower() in TIME_WORDS:
             continue
         if i == 0 and not (w.isupper() and len(w) > 1) and stop_or_question_word(w, lang):
@@ -195,6 +207,8 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
     words = _words(sentence)
     if wants in ("place", "actor", "name"):
         new = [w for w in names_in(sentence, lang) if not asked.has_word(w)]
+        if wants == "name" and _PERSON_NAME.search(asked.text):
+            new = [w for w in new if not listed(w)]  # "What is his name?" is not "Turchia"
         if not new:
             return 0
         rare = {w for w in new if not common_word(w)}

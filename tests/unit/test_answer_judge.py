@@ -284,6 +284,34 @@ def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
     assert states("time", "I combattenti hanno attaccato la base militare.", "it", asked) == 0
 
 
+def test_a_persons_name_is_neither_a_country_nor_a_group() -> None:
+    from rag.answer.kinds import names_in, states
+    from rag.mentions import PassageWords
+    from rag.question import wants
+
+    # an Italian sentence that opens with an elided article names nothing by it
+    assert (
+        names_in("L'ufficio del governatore ha riferito che diciannove erano agenti.", "it") == []
+    )
+    assert names_in("All'alba l'Isis ha colpito nell'Iraq.", "it") == ["Isis", "Iraq"]
+    asks = [
+        ("Come si chiama? Chi sospetta la polizia di Gaziantep?", "it"),
+        ("What is his name? Who do the Gaziantep police suspect?", "en"),
+    ]
+    for question, lang in asks:
+        assert wants(question) == "name"
+        asked = PassageWords(question, lang)
+        suspect = (
+            "La polizia ha riferito che il sospettato è un presunto militante di Daesh (ISIL)."
+        )
+        assert states("name", suspect, "it", asked) == 0
+        assert states("name", "Un'autobomba è esplosa a Gaziantep, in Turchia.", "it", asked) == 0
+        assert states("name", "The suspect was named as Mehmet Yilmaz.", "en", asked) >= 2
+    # which group is asked: a group of the alias table answers it
+    group = PassageWords("Come si chiama il gruppo che ha rivendicato l'attacco?", "it")
+    assert states("name", "L'attacco è stato rivendicato da Daesh.", "it", group) >= 1
+
+
 def test_who_leads_wants_a_name_beside_a_word_of_leading() -> None:
     from rag.answer.kinds import states
     from rag.mentions import PassageWords

@@ -40,6 +40,11 @@ from rag.question import analyse, terms, wants
         ("What price did Apple set for the iPhone 3G?", "number"),  # an amount, not a name
         ("Qual è il valore di catalogo dei 12 Airbus?", "number"),
         ("What share of Chrysler is DaimlerChrysler keeping?", "number"),
+        # a name asked: "Come si chiama?", "What is his name?"
+        ("Come si chiamavano?", "name"),
+        ("E come si chiamava la sposa?", "name"),
+        ("What was her name?", "name"),
+        ("Qual era il nome della sposa?", "name"),
     ],
 )
 def test_wants_reads_the_question_word(question, kind):
