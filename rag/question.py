@@ -59,7 +59,13 @@ _WANTS = [
      r"comanda|comandava|dirige|dirigeva|capeggia|capeggiava|(?:è|era|sono|erano|fu)\s+"
      r"(?:il\s+|l['’]\s*|i\s+)?(?:nuovo\s+|attuale\s+)?(?:capo|leader|comandante|emiro|"
      r"direttore|presidente|amministratore\s+delegato|numero\s+uno|governatore|ministro|"
-     r"sindaco)))\b",
+     r"sindaco))|"
+     # "Come si chiama il loro capo?", "What is the name of its leader?"
+     r"come\s+si\s+chiama(?:va)?\s+(?:il\s+|l['’]\s*)(?:suo\s+|loro\s+)?(?:capo|leader|"
+     r"comandante|emiro|direttore|presidente|amministratore\s+delegato|governatore|ministro|"
+     r"sindaco)|what\s+(?:is|was)\s+the\s+name\s+of\s+(?:the|its|their|his|her)\s+"
+     r"(?:leader|head|chief|commander|emir|boss|director|president|chairman|ceo|"
+     r"chief\s+executive|governor|minister|mayor))\b",
      "leader"),
     (r"\b(?:who|whom|whose|chi|da\s+chi|a\s+chi|con\s+chi)\b", "actor"),
     (r"\b(?:why|for\s+what\s+reason|what\s+(?:\S+\s+){0,8}?(?:a\s+)?(?:response|reaction|"

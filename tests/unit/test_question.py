@@ -45,6 +45,8 @@ from rag.question import analyse, terms, wants
         ("E come si chiamava la sposa?", "name"),
         ("What was her name?", "name"),
         ("Qual era il nome della sposa?", "name"),
+        ("Come si chiama il loro capo?", "leader"),  # a leader's name: a person in charge
+        ("What is the name of their commander?", "leader"),
     ],
 )
 def test_wants_reads_the_question_word(question, kind):
