@@ -70,10 +70,23 @@ def previous_question(history: Sequence[Message]) -> str | None:
         if replaced or not leans:
             return replaced or question
         # "How many people died?" after "Where was the airliner heading?" asks another kind
-        # of fact about it: a later "And at Mashhad?" asks how many died there
+        # of fact about it: a later "And at Mashhad?" asks how many died there; unless it was
+        # refused ("Come si chiama il loro capo?": the articles do not say), so "E quando?"
+        # then asks about the question before it
         asks = wants(question)
-        return f"{question} {before}" if asks and asks != wants(before) else before
+        if not asks or asks == wants(before) or not _answered(history, i):
+            return before
+        return f"{question} {before}"
     return None
+
+
+def _answered(history: Sequence[Message], i: int) -> bool:
+    """Whether the question at ``history[i]`` was answered: the reply after it cites a passage
+    (a refusal cites none). A question with no reply yet counts as answered."""
+    reply = history[i + 1] if i + 1 < len(history) else None
+    if reply is None or reply.role != "assistant":
+        return True
+    return re.search(r"\[\d+\]", reply.content) is not None
 
 
 def _follow(question: str, previous: str) -> tuple[str | None, bool]:

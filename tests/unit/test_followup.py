@@ -126,3 +126,18 @@ def test_the_kind_of_fact_asked_last_is_the_one_a_later_follow_up_asks():
     ]  # fmt: skip
     syria = standalone_question("E quanto ne controlla ancora la Siria?", golan)
     assert wants(syria) == "number" and "Siria" in syria and "Golan" in syria
+
+
+def test_a_refused_follow_up_does_not_frame_the_next_one():
+    refused = [
+        Message("user", "Chi ha attaccato la base di Acharan?"), Message("assistant", "JNIM [1]"),
+        Message("user", "Come si chiama il loro capo?"),
+        Message("assistant", "Gli articoli trovati su «Acharan» non dicono chi è a capo."),
+    ]  # fmt: skip
+    assert standalone_question("E quando?", refused) == (
+        "E quando? Chi ha attaccato la base di Acharan?"
+    )
+    answered = [*refused[:3], Message("assistant", "Iyad Ag Ghaly [1]")]
+    assert standalone_question("E quando?", answered) == (
+        "E quando? Come si chiama il loro capo? Chi ha attaccato la base di Acharan?"
+    )
