@@ -50,7 +50,7 @@ from ..sentences import sentence_spans
 from ..types import Message, Passage, date_number
 from ..words import Term, tokenize
 from .judge.model import AnswerJudge
-from .kinds import mentions_all, states
+from .kinds import mentions_all, says_unnamed, states
 from .messages import format_date, language_name, text
 
 
@@ -63,6 +63,10 @@ class _Sentence:
     headline: bool = False  # restates the article's title
     fits: int = 0  # states the kind of fact the question asks for: 0-2 (rag/answer/kinds.py)
 
+
+# "What is his name?" is answered "not stated" when one of the sentences most like the question
+# (the ones about the person asked, not a victim further down) says the name is not known
+UNNAMED_AMONG = 3
 
 # a sentence that opens with a pronoun or a demonstrative leans on the one before it
 _ANAPHOR = re.compile(
@@ -209,6 +213,8 @@ class ExtractiveAnswerer:
         vector_of = dict(zip(pool, vectors, strict=True))
 
         ranked = sorted(pool, key=lambda s: -scores[s])
+        if any(says_unnamed(question, s.text) for s in ranked[:UNNAMED_AMONG]):
+            return []  # "What is his name?": the article itself says it is not known
         if info.wants and max(s.fits for s in pool) < self.min_fit:
             return []  # asked who/where/when/how many, and no sentence says: no answer
         leads = ranked

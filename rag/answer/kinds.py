@@ -155,6 +155,24 @@ _PERSON_NAME = re.compile(
     r"\b(?:suo|loro|suoi)\s+nom[ei]\b",
     re.IGNORECASE,
 )
+# a sentence that says the name is not known: "His name is still unknown to authorities", "il
+# suo nome non è stato reso noto", "la sua identità non è nota"
+_UNNAMED = re.compile(
+    r"\bnames?\s+(?:is|was|are|were|has|have)\s+(?:still\s+|not\s+yet\s+|yet\s+to\s+be\s+)?"
+    r"(?:unknown|not\s+(?:been\s+)?(?:known|released|given|disclosed|made\s+public|revealed))|"
+    r"\b(?:nome|nomi|identit[aà])\s+(?:non\s+(?:è|e|era|sono|erano)\s+(?:ancora\s+)?"
+    r"(?:stat[oaie]\s+)?(?:res[oaie]\s+not[oaie]|not[oaie]|diffus[oaie]|rivelat[oaie])|"
+    r"(?:è|e|era|sono|erano)\s+(?:ancora\s+)?(?:sconosciut[oaie]|ignot[oaie]))",
+    re.IGNORECASE,
+)
+
+
+def says_unnamed(question: str, sentence: str) -> bool:
+    """Whether ``sentence`` says that the person whose name ``question`` asks is not named
+    ("What is his name?" and "His name is still unknown to authorities")."""
+    return bool(_PERSON_NAME.search(plain(question))) and bool(_UNNAMED.search(sentence))
+
+
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
 # a question about someone's age wants a count of years next to a word of age: "aged 26",
 # "a 26-year-old", "26 anni", "ventenne", not any number of the article

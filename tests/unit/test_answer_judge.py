@@ -373,6 +373,23 @@ def test_a_fact_of_another_year_does_not_answer_a_question_about_this_one() -> N
     assert answerer.select(q, "en", [passage(undated, "2009-05-15")])
 
 
+def test_a_name_the_article_says_is_unknown_is_not_stated() -> None:
+    text = (
+        "The man drove a three-wheeled vehicle armed with explosives into a crowd in Kashgar. "
+        "His name is still unknown to authorities, although they know he is a Uighur. "
+        "Police officer Ahmet Yusuf said two people were hurt."
+    )
+    bombing = Passage(
+        chunk_id="k#0", article_id="k", text=text, start=0, end=len(text), title="Kashgar",
+        date="2014-05-01", lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
+    )  # fmt: skip
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    assert answerer.select("What is his name? Who drove into the crowd in Kashgar?", "en",
+                           [bombing]) == []  # fmt: skip
+    # asked who drove, not his name, the sentences that name someone still answer
+    assert answerer.select("Who drove into the crowd in Kashgar?", "en", [bombing])
+
+
 def test_a_follow_up_that_names_something_is_answered_about_it() -> None:
     from dataclasses import replace
 
