@@ -81,12 +81,15 @@ def previous_question(history: Sequence[Message]) -> str | None:
 
 
 def _answered(history: Sequence[Message], i: int) -> bool:
-    """Whether the question at ``history[i]`` was answered: the reply after it cites a passage
-    (a refusal cites none). A question with no reply yet counts as answered."""
+    """Whether the question at ``history[i]`` was answered (``_cites``). A question with no
+    reply yet counts as answered."""
     reply = history[i + 1] if i + 1 < len(history) else None
-    if reply is None or reply.role != "assistant":
-        return True
-    return re.search(r"\[\d+\]", reply.content) is not None
+    return reply is None or reply.role != "assistant" or _cites(reply.content)
+
+
+def _cites(answer: str) -> bool:
+    """Whether an answer cites a passage ("[1]"): a refusal cites none."""
+    return re.search(r"\[\d+\]", answer) is not None
 
 
 def _follow(question: str, previous: str) -> tuple[str | None, bool]:
@@ -120,7 +123,7 @@ def answer_names(question: str, history: Sequence[Message], lang: str) -> tuple[
     "What hit the hospital there?" is about Qardaha. Searched with, never required."""
     previous = previous_question(history)
     answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
-    if not previous or not re.search(r"\[\d+\]", answer):
+    if not previous or not _cites(answer):
         return ()  # no answer, or a refusal (it cites nothing): its closest titles are no topic
     replaced, leans = _follow(question, previous)
     if replaced or not leans:
@@ -175,10 +178,9 @@ def _replace_name(previous: str, rest: str) -> str | None:
     return before + rest + previous[last.end() :]
 
 
-_ARTICLE = re.compile(r"(?:the|a|an|il|lo|la|i|gli|le|un|una|uno)\b|l['’]", re.IGNORECASE)
-_ARTICLE_IN = re.compile(
-    r"(?<![\w'’])(?:the|a|an|il|lo|la|i|gli|le|un|una|uno)\b|(?<![\w'’])l['’]", re.IGNORECASE
-)
+_ARTICLES = r"(?:the|a|an|il|lo|la|i|gli|le|un|una|uno)\b|l['’]"
+_ARTICLE = re.compile(_ARTICLES, re.IGNORECASE)  # the follow-up opens with one
+_ARTICLE_IN = re.compile(rf"(?<![\w'’])(?:{_ARTICLES})", re.IGNORECASE)  # one in a question
 
 
 def _replace_phrase(previous: str, rest: str) -> str | None:

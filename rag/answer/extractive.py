@@ -213,7 +213,7 @@ class ExtractiveAnswerer:
         vector_of = dict(zip(pool, vectors, strict=True))
 
         ranked = sorted(pool, key=lambda s: -scores[s])
-        if any(says_unnamed(question, s.text) for s in ranked[:UNNAMED_AMONG]):
+        if any(says_unnamed(asked, s.text) for s in ranked[:UNNAMED_AMONG]):
             return []  # "What is his name?": the article itself says it is not known
         if info.wants and max(s.fits for s in pool) < self.min_fit:
             return []  # asked who/where/when/how many, and no sentence says: no answer

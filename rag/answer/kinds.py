@@ -167,10 +167,10 @@ _UNNAMED = re.compile(
 )
 
 
-def says_unnamed(question: str, sentence: str) -> bool:
-    """Whether ``sentence`` says that the person whose name ``question`` asks is not named
-    ("What is his name?" and "His name is still unknown to authorities")."""
-    return bool(_PERSON_NAME.search(plain(question))) and bool(_UNNAMED.search(sentence))
+def says_unnamed(asked: PassageWords, sentence: str) -> bool:
+    """Whether ``sentence`` says that the person whose name the question (``asked``) asks is
+    not named ("What is his name?" and "His name is still unknown to authorities")."""
+    return bool(_PERSON_NAME.search(asked.text)) and bool(_UNNAMED.search(sentence))
 
 
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"

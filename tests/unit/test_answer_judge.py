@@ -373,16 +373,21 @@ def test_a_fact_of_another_year_does_not_answer_a_question_about_this_one() -> N
     assert answerer.select(q, "en", [passage(undated, "2009-05-15")])
 
 
+def _article(aid: str, title: str, text: str, date: str | None) -> Passage:
+    """A one-chunk English article, as retrieval hands it to the answerer."""
+    return Passage(
+        chunk_id=f"{aid}#0", article_id=aid, text=text, start=0, end=len(text), title=title,
+        date=date, lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
+    )  # fmt: skip
+
+
 def test_a_name_the_article_says_is_unknown_is_not_stated() -> None:
     text = (
         "The man drove a three-wheeled vehicle armed with explosives into a crowd in Kashgar. "
         "His name is still unknown to authorities, although they know he is a Uighur. "
         "Police officer Ahmet Yusuf said two people were hurt."
     )
-    bombing = Passage(
-        chunk_id="k#0", article_id="k", text=text, start=0, end=len(text), title="Kashgar",
-        date="2014-05-01", lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
-    )  # fmt: skip
+    bombing = _article("k", "Kashgar", text, "2014-05-01")
     answerer = ExtractiveAnswerer(HashEmbedder())
     assert answerer.select("What is his name? Who drove into the crowd in Kashgar?", "en",
                            [bombing]) == []  # fmt: skip
@@ -400,10 +405,7 @@ def test_a_follow_up_that_names_something_is_answered_about_it() -> None:
         "Last month an airliner heading to Armenia crashed in Iran, killing the 168 on board. "
         "The same month another airliner overran a runway at Mashhad, killing seventeen."
     )
-    crash = Passage(
-        chunk_id="c#0", article_id="c", text=text, start=0, end=len(text), title="Iran",
-        date=None, lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
-    )  # fmt: skip
+    crash = _article("c", "Iran", text, None)
     answerer = ExtractiveAnswerer(HashEmbedder(), max_sentences=1)
     query = "How many people died? Where was the airliner at Mashhad heading?"
     info = replace(analyse(query, "en"), focus=(Term("Mashhad", "name"),))
@@ -433,10 +435,7 @@ def test_the_judge_chooses_the_lead_among_every_sentence_of_the_asked_kind() -> 
         "The ceremony took place in Paris during a state visit last week. "
         "The jets will be assembled by Airbus in Tianjin from next year."
     )
-    deal = Passage(
-        chunk_id="d#0", article_id="d", text=text, start=0, end=len(text), title="A320 deal",
-        date="2009-06-18", lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
-    )  # fmt: skip
+    deal = _article("d", "A320 deal", text, "2009-06-18")
     q = "In which city did China Eastern sign its contract for the A320s?"
     # by grade alone, "Paris" (an everyday word too) is not quoted: "Tianjin" is rarer
     alone = [s.text for s in ExtractiveAnswerer(HashEmbedder(), max_sentences=1).select(
