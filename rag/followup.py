@@ -9,7 +9,9 @@ their article when it has one too: "Who attacked the army base in the Mopti regi
 other short follow-up, one that points back ("when did it happen?", "e quando è successo?",
 "chi sono?"), or one that names nothing of its own ("When did the battle begin?") carries the
 previous question's words along, and is searched with the names the last answer gave too
-(``answer_names``): "there" after an answer that said Qardaha is Qardaha. A follow-up that is
+(``answer_names``): "there" after an answer that said Qardaha is Qardaha, and "after taking
+it" after "Which air base…?" is the name the answer put beside "base" ("Tabqa"), not every
+name of the answer ("the Observatory"). A follow-up that is
 a full question of its own is left alone. With an LLM configured, the LLM rewrites instead
 (rag/answer/llm.py).
 """
@@ -19,7 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from .answer.kinds import NEXT_TO_ASKED, common_word, new_names, states
+from .mentions import PassageWords
 from .question import terms, wants
+from .sentences import sentence_spans
 from .types import Message
 from .words import TIME_WORDS
 
@@ -130,11 +135,45 @@ def answer_names(question: str, history: Sequence[Message], lang: str) -> tuple[
         return ()
     body = answer.split("\n\n")[0]  # not the sources' dates
     asked = {w.lower() for w in _words(f"{previous} {question}")}
+    # "taking it", "there": what the answer gave for the previous question ("Tabqa");
+    # a follow-up with no pointer ("E quali motori monta?") is about the whole answer
+    told = _answering(previous, body, lang) if _POINTERS.search(question) else set()
     out: list[str] = []
     for t in terms(body, lang):
+        if told and not any(w in told for w in t.words):
+            continue  # "Which air base…?" was answered by "Tabqa", not by "the Observatory"
         if t.kind == "name" and any(w.lower() not in asked for w in t.words) and t.text not in out:
             out.append(t.text)
     return tuple(out)
+
+
+_MARKER = re.compile(r"\s*\[\d+\](?:\s*\([^)]*\))?")  # "[1]", "[1] (article of …)"
+
+
+def _answering(previous: str, body: str, lang: str) -> set[str]:
+    """The rare names with which the answer names what the previous question asked, beside
+    the question's own noun (rag/answer/kinds.py): "Tabqa" of "…in the fight over Tabqa
+    base…" for "Which air base…?". Empty when it asked no name (a number, a time), or no
+    sentence names one that way: "SIA has stated…" for "Which airline…?" may be about
+    anything the answer says."""
+    # a question of no kind ("Qual era l'ultima enclave…?") may still be answered by a name
+    # beside its noun ("…la sua ultima enclave a Baghuz")
+    wanted = wants(previous) or "name"
+    if wanted not in ("place", "actor", "name", "leader"):
+        return set()
+    asked = PassageWords(previous, lang)
+    graded = []
+    for a, b in sentence_spans(body):
+        sentence = _MARKER.sub("", body[a:b])
+        grade = states("actor" if wanted == "leader" else wanted, sentence, lang, asked)
+        graded.append((grade, sentence))
+    best = max((g for g, _ in graded), default=0)
+    if best < NEXT_TO_ASKED:  # no rare name beside the question's own noun ("Tabqa base")
+        return set()
+    return {
+        w for g, sentence in graded if g == best
+        for w in new_names(wanted, sentence, lang, asked) if not common_word(w)
+    }  # fmt: skip
 
 
 def standalone_question(question: str, history: Sequence[Message]) -> str:

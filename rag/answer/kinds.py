@@ -31,6 +31,7 @@ from ..words import NUMBER_WORDS, TIME_WORDS, Term, stop_or_question_word, stopw
 
 MANY_NAMES = 3  # up to three names answer more fully than one
 NEAR = 3  # words: a name and the noun it names stand side by side ("Tabqa air base")
+NEXT_TO_ASKED = 5  # the grade of a rare name NEAR a word of the question: it names what was asked
 _WORD = re.compile(r"[^\W_](?:[\w’'-]*\w)?|\d+(?:[.,]\d+)*", re.UNICODE)
 _YEAR = re.compile(r"^(?:1[89]\d\d|20\d\d)$")
 _COUNT_WORDS = frozenset(
@@ -214,6 +215,15 @@ def names_in(sentence: str, lang: str) -> list[str]:
     return out
 
 
+def new_names(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> list[str]:
+    """The names ``sentence`` gives that the question does not: for a person's name asked,
+    not a country or an organisation ("What is his name?" is not "Turchia")."""
+    new = [w for w in names_in(sentence, lang) if not asked.has_word(w)]
+    if wants == "name" and _PERSON_NAME.search(asked.text):
+        new = [w for w in new if not listed(w)]
+    return new
+
+
 def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> int:
     """How well ``sentence`` states a fact of the kind ``wants`` that the question (``asked``:
     its words, prepared once) does not already give: 0 it does not; for a name, 1 it names
@@ -224,9 +234,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         return 0
     words = _words(sentence)
     if wants in ("place", "actor", "name"):
-        new = [w for w in names_in(sentence, lang) if not asked.has_word(w)]
-        if wants == "name" and _PERSON_NAME.search(asked.text):
-            new = [w for w in new if not listed(w)]  # "What is his name?" is not "Turchia"
+        new = new_names(wants, sentence, lang, asked)
         if not new:
             return 0
         rare = {w for w in new if not common_word(w)}
@@ -235,7 +243,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         # more places or actors named answer "where" and "who" more fully; a name next to the
         # question's own noun answers "which air base" exactly
         many = min(len(rare), MANY_NAMES) - 1
-        return (5 if _next_to_asked(words, rare, lang, asked) else 2) + many
+        return (NEXT_TO_ASKED if _next_to_asked(words, rare, lang, asked) else 2) + many
     if wants == "number":
         at = _count_at(words, asked)
         if at and _AGE_ASKED.search(asked.text):

@@ -111,6 +111,24 @@ def test_a_follow_up_that_points_back_searches_what_the_answer_named():
     assert answer_names(there, refused, "en") == ()  # a refusal cites nothing to point back to
 
 
+def test_a_pointer_searches_the_name_that_answered_not_every_name_of_the_answer():
+    asked = "Which air base did Islamic State capture from the Syrian army in August 2014?"
+    answer = (
+        "Islamic State militants stormed an air base in northeast Syria on Sunday [1]. The "
+        "Syrian Observatory for Human Rights said 346 fighters died in the fight over Tabqa "
+        "base [1] (article of 24 August 2014).\n\nSources: [1] 24 August 2014."
+    )
+    history = [Message("user", asked), Message("assistant", answer)]
+    # "it" is the air base the answer named beside the question's own noun, not the Observatory
+    it = "How many captured soldiers did they massacre after taking it?"
+    assert answer_names(it, history, "en") == ("Tabqa",)
+    # a follow-up with no pointer is about the whole answer: every name it gave is searched
+    assert "Syrian Observatory" in answer_names("On what date?", history, "en")
+    # an answer that names nothing beside the question's noun does not say what "it" is
+    vague = [history[0], Message("assistant", "Officials in Raqqa told the Observatory [1].")]
+    assert set(answer_names(it, vague, "en")) == {"Raqqa", "Observatory"}
+
+
 def test_the_kind_of_fact_asked_last_is_the_one_a_later_follow_up_asks():
     airliner = [
         Message("user", "Where was the airliner of Iran's worst air disaster heading?"),
