@@ -31,7 +31,7 @@ from .answer import Answerer, declines, may_decline
 from .answer.citations import guard
 from .answer.messages import asked_kind, format_date, text
 from .embedding import Embedder
-from .followup import answer_names, standalone_question
+from .followup import answer_names, pointed_question, standalone_question
 from .language import detect_query_language
 from .mentions import mentions, passage_words
 from .question import Question, Term, analyse
@@ -279,16 +279,21 @@ class Engine:
         # language most of its words are in
         query_lang = lang if query == question else detect_query_language(query, default=lang)
         lap("rewrite_ms")
-        # "there", "it" after an answer: what the answer named is searched for too
+        # "there", "it" after an answer: what the answer named is searched for too; "after
+        # taking it", when the answer named the air base asked for, is searched and answered
+        # as itself with that name, and checked against the whole conversation (``query``)
         hint = answer_names(question, conversation, lang) if history else ()
+        pointed = None
+        if history and isinstance(self.rewriter, HeuristicRewriter):  # an LLM resolves "it"
+            pointed = pointed_question(question, conversation, lang)
         found = self.retrieve(
             query, query_lang, filters or Filters(), lap,
-            follow_up=question if query != question else None, hint=hint,
+            follow_up=question if query != question else None, hint=hint, searched=pointed,
         )  # fmt: skip
         passages, effective = found.passages, found.filters
 
         base = Turn(
-            question=question, query=query, lang=lang, answer="", citations=(),
+            question=question, query=pointed or query, lang=lang, answer="", citations=(),
             mode=self.mode, refused=False, passages=tuple(passages), filters=effective,
         )  # fmt: skip
 
@@ -314,7 +319,9 @@ class Engine:
         read = found.question.info if query_lang == lang else analyse(query, lang)
         if query != question:  # a follow-up that names something is answered about it
             read = replace(read, focus=read_question(question, lang).info.names)
-        for piece in self.answerer.stream(query, lang, passages, history, asked=read):
+        if pointed:  # "…after taking it? (Tabqa; Islamic State)", not "Which air base…?"
+            read = replace(analyse(pointed, lang), focus=read.focus)
+        for piece in self.answerer.stream(pointed or query, lang, passages, history, asked=read):
             pieces.append(piece)
             if held is None:
                 yield Token(piece)
@@ -354,21 +361,25 @@ class Engine:
         *,
         follow_up: str | None = None,
         hint: Sequence[str] = (),
+        searched: str | None = None,
     ) -> Retrieved:
         """What ``ask`` answers from: the passages, the filters applied, and why not, if not.
 
         ``follow_up``: the question as asked, when ``query`` is what the conversation made of
         it. The names and time it gives are the ones the passages must have ("E Baghuz, nel
         2019?" after a question on Raqqa in 2017); one that gives none ("And when?") asks
-        about the names and time of the question before it."""
+        about the names and time of the question before it. ``searched``: what is searched
+        instead of ``query`` and its ``hint`` (``followup.pointed_question``), with the
+        follow-up's own time: the previous question's ("in October 2017") was the time of
+        what it asked, not of what "it" is asked about now."""
         with stage("question"):  # read once: retrieval, the rules and the answerer share it
             asked = read_question(query, lang)
             own = read_question(follow_up, lang) if follow_up else None
         intent = asked.time
-        if own is not None and (own.time.date_from or own.time.date_to):
+        if own is not None and (own.time.date_from or own.time.date_to or searched):
             intent = own.time
         when = self.asked_time(intent, given)
-        searched = " ".join([query, *hint])
+        searched = searched or " ".join([query, *hint])
         passages = self.retriever.search(
             searched, lang=lang, k=self.passages, filters=given, recency=intent.recency,
             when=when, asked_terms=asked.info.terms,

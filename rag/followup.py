@@ -147,6 +147,26 @@ def answer_names(question: str, history: Sequence[Message], lang: str) -> tuple[
     return tuple(out)
 
 
+def pointed_question(question: str, history: Sequence[Message], lang: str) -> str | None:
+    """A follow-up whose pointer is the name the last answer gave for the previous question,
+    made to stand alone with that name and the previous question's names: "When had the army
+    first taken it back?" after "In which Homs province town did Islamic State kill dozens
+    of civilians…in October 2017?" was answered "…in Qaryatayn in central Homs province…"
+    becomes "When had the army first taken it back? (Qaryatayn; Homs, Islamic State)". The
+    previous question's other words and its time are left out: they find the article that
+    answered it again. None for any other follow-up."""
+    if not _POINTERS.search(question):
+        return None
+    previous = previous_question(history)
+    answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
+    names = answer_names(question, history, lang)
+    if not previous or not names or not _answering(previous, answer.split("\n\n")[0], lang):
+        return None
+    told = ", ".join(names)
+    frame = ", ".join(t.text for t in terms(previous, lang) if t.kind == "name")
+    return f"{question.strip()} ({told}; {frame})" if frame else f"{question.strip()} ({told})"
+
+
 _MARKER = re.compile(r"\s*\[\d+\](?:\s*\([^)]*\))?")  # "[1]", "[1] (article of …)"
 
 

@@ -231,6 +231,17 @@ def test_a_follow_up_is_answered_with_the_previous_subject(engine):
     assert not turn.refused and cited_only_given_passages(turn)
 
 
+def test_a_follow_up_pointing_at_the_answer_is_searched_with_what_the_answer_named(engine):
+    first = engine.ask("Qual era l'ultima enclave dello Stato Islamico in Siria?")
+    assert "Baghuz" in first.answer and not first.refused
+    history = [Message("user", first.question), Message("assistant", first.answer)]
+    turn = engine.ask("Chi l'ha conquistata?", history=history)
+    # "l'ha conquistata" is Baghuz: searched and answered with it and the previous names,
+    # not with "Qual era l'ultima enclave…", which finds the article that answered that
+    assert turn.query == "Chi l'ha conquistata? (Baghuz; Stato Islamico, Siria)"
+    assert cited_only_given_passages(turn)
+
+
 def test_a_follow_up_the_articles_do_not_answer_is_refused_about_the_conversation(engine):
     first = engine.ask("What happened at the base of Acharan?")
     history = [Message("user", first.question), Message("assistant", first.answer)]

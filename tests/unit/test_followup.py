@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.followup import answer_names, standalone_question
+from rag.followup import answer_names, pointed_question, standalone_question
 from rag.question import wants
 from rag.types import Message
 
@@ -159,3 +159,24 @@ def test_a_refused_follow_up_does_not_frame_the_next_one():
     assert standalone_question("E quando?", answered) == (
         "E quando? Come si chiama il loro capo? Chi ha attaccato la base di Acharan?"
     )
+
+
+def test_a_pointer_to_the_name_that_answered_stands_alone_with_it():
+    asked = (
+        "In which Homs province town did Islamic State kill dozens of civilians accused of "
+        "collaborating with the government in October 2017?"
+    )
+    answer = (
+        "The Observatory says the number of those killed in Qaryatayn in central Homs province "
+        "is likely to rise [1].\n\nSources: [1] 23 October 2017."
+    )
+    history = [Message("user", asked), Message("assistant", answer)]
+    # the town, and the previous question's names; not its other words, nor October 2017
+    assert pointed_question("When had the army first taken it back?", history, "en") == (
+        "When had the army first taken it back? (Qaryatayn; Homs, Islamic State)"
+    )
+    # no pointer, a follow-up of its own, or an answer that named nothing beside "town"
+    assert pointed_question("And when?", history, "en") is None
+    assert pointed_question("E a Palmira?", history, "it") is None
+    vague = [history[0], Message("assistant", "Officials in Raqqa told the Observatory [1].")]
+    assert pointed_question("When had the army first taken it back?", vague, "en") is None
