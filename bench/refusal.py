@@ -76,6 +76,7 @@ def rates(cases: list[Case], allowance: float, penalty: float, t: float) -> dict
 
 def collect(name: str, index: Path, model: str) -> list[Case]:
     from app.compose import engine_parts
+    from rag.chat import unknown_words
     from rag.config import Settings
     from rag.evaluate import load_questions, resolve_ids
     from rag.language import detect_query_language
@@ -97,7 +98,7 @@ def collect(name: str, index: Path, model: str) -> list[Case]:
         lang = detect_query_language(q.question, default=q.lang or "en")
         found = engine.retrieve(q.question, lang, q.filters)
         ruled = found.refusal is not None and found.refusal.reason != "low_support"
-        unknown = len(lexical.unknown_words(q.question, lang))
+        unknown = len(unknown_words(lexical, q.question, lang))
         cases.append(Case(bool(q.relevant_ids), half, lang, tuple(found.passages), unknown, ruled))
     parts.close()
     return cases

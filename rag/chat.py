@@ -30,16 +30,18 @@ import numpy as np
 from .answer import Answerer, declines, may_decline
 from .answer.citations import guard
 from .answer.messages import asked_kind, format_date, text
+from .archive.lexical import LexicalIndex
 from .embedding import Embedder
 from .followup import answer_names, pointed_question, standalone_question
 from .language import detect_query_language
 from .mentions import mentions, passage_words
 from .question import Question, Term, analyse
 from .question import read as read_question
-from .retrieval import Retriever, TimeRange, is_year_of
+from .retrieval import YEARS, Retriever, TimeRange, is_year_of
 from .stages import record, stage
 from .timeparse import TimeIntent
 from .types import Filters, Message, Passage, Turn, date_number
+from .words import TIME_WORDS
 
 REWRITE_HISTORY = 40  # messages the follow-up rewrite may look back through
 MAX_UNKNOWN_WORDS = 2  # more unknown words than this add no more doubt (typos, odd phrasing)
@@ -70,6 +72,15 @@ def support(
     if not scores:
         return None
     return max(scores) - unknown_word_penalty * min(unknown_words, MAX_UNKNOWN_WORDS)
+
+
+def unknown_words(lexical: LexicalIndex, query: str, lang: str) -> list[str]:
+    """The question's words the archive never contains, that ``support`` counts: not a month,
+    a weekday or a year, which are checked against the articles' dates (``Engine._check``):
+    "January 2020" is unknown to an archive whose article says "Nella notte" and is dated 8
+    January 2020."""
+    words = lexical.unknown_words(query, lang)
+    return [w for w in words if w not in TIME_WORDS and not YEARS.fullmatch(w)]
 
 
 class Rewriter(Protocol):
@@ -462,7 +473,7 @@ class Engine:
         """The score compared with the refusal threshold (see the module's ``support``)."""
         unknown = 0
         if self.unknown_word_penalty and passages:
-            unknown = len(self.retriever.index.lexical().unknown_words(query, lang))
+            unknown = len(unknown_words(self.retriever.index.lexical(), query, lang))
         return support(
             lang, passages, unknown,
             cross_lang_allowance=self.cross_lang_allowance,

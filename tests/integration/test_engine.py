@@ -223,6 +223,17 @@ def test_words_the_archive_never_uses_lower_the_support(engine):
     assert engine.unknown_word_penalty > 0 and engine.cross_lang_allowance > 0
 
 
+def test_a_date_the_article_text_does_not_spell_is_checked_by_date_not_counted_unknown(engine):
+    """The demo archive never writes "January" or "2020" (the article says "Nella notte", its
+    date field is 8 January 2020): the asked time is judged by the date, not as unknown words
+    that cost the English question its support."""
+    turn = engine.ask("Which air base did Iranian missiles hit in January 2020?")
+    assert not turn.refused and "Ain al-Asad" in turn.answer, turn.answer
+    # the wrong year is still refused, by the date
+    wrong = engine.ask("Which air base did Iranian missiles hit in January 2019?")
+    assert wrong.refused and wrong.refusal == "untimely", wrong.answer
+
+
 def test_a_follow_up_is_answered_with_the_previous_subject(engine):
     first = engine.ask("where is Isis still active in Syria?")
     history = [Message("user", first.question), Message("assistant", first.answer)]
