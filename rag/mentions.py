@@ -140,6 +140,9 @@ class PassageWords:
         w = plain(word)
         if w in self.tokens:
             return True
+        parts = _TOKEN.findall(w)  # "Sha’fah" is the words "sha" and "fah" of the text
+        if len(parts) > 1 and all(p in self.tokens for p in parts):
+            return True
         if any(_stemmer(x).stemWord(w) in self.stems for x in ("it", "en")):
             return True
         if len(w) >= 4:

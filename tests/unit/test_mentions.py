@@ -72,3 +72,11 @@ def test_unmentioned_lists_what_no_passage_has():
     missing = unmentioned([BADIA_EN, MOPTI_IT], [name("JNIM"), name("Acharan"),
                                                    name("Palmyra")], "en")  # fmt: skip
     assert [t.text for t in missing] == ["Acharan"]
+
+
+def test_a_word_with_an_apostrophe_is_the_words_of_the_text_it_joins():
+    # the question's "Sha'fah" is read as "sha" and "fah": the article's "Sha’fah" is one of its
+    # words, so a sentence that names only it names nothing new ("Come si chiamavano?")
+    asked = PassageWords("Come si chiamavano? How many fugitives were executed at Sha'fah?", "it")
+    assert asked.has_word("Sha’fah") and asked.has_word("Sha'fah")
+    assert not asked.has_word("Sha’ar") and not asked.has_word("Deir Ezzor")
