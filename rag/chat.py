@@ -390,21 +390,29 @@ class Engine:
         if own is not None and (own.time.date_from or own.time.date_to or searched):
             intent = own.time
         when = self.asked_time(intent, given)
-        searched = searched or " ".join([query, *hint])
         passages = self.retriever.search(
-            searched, lang=lang, k=self.passages, filters=given, recency=intent.recency,
-            when=when, asked_terms=asked.info.terms,
+            searched or " ".join([query, *hint]), lang=lang, k=self.passages, filters=given,
+            recency=intent.recency, when=when, asked_terms=asked.info.terms,
         )  # fmt: skip
         lap("retrieve_ms")
         if self.reranker and passages:
             passages = self.reranker.rerank(query, passages)
             lap("rerank_ms")
         checked = own if own is not None and own.info.terms else asked
+        named = checked is not asked
+        if searched and not named:
+            # the earlier question's year ("…in February 2024?") was the time of what it
+            # asked, not a word the articles about "there" must spell: the date is not asked
+            timeless = tuple(t for t in asked.info.terms if not YEARS.fullmatch(t.text))
+            checked = replace(asked, info=replace(asked.info, terms=timeless))
         with stage("check"):
-            passages, refusal = self._check(checked, passages, when, named=checked is not asked)
+            passages, refusal = self._check(checked, passages, when, named=named)
         if refusal is None and self.context_chunks:
             passages = self._widen(passages)
-        return Retrieved(passages, given, refusal, asked)
+        # a pointed follow-up is about what it points at: "…do not say how many" names Djibo
+        return Retrieved(
+            passages, given, refusal, read_question(searched, lang) if searched else asked
+        )
 
     def _widen(self, passages: list[Passage]) -> list[Passage]:
         """Each passage with ``context_chunks`` chunks of its article before and after: the

@@ -253,6 +253,18 @@ def test_a_follow_up_pointing_at_the_answer_is_searched_with_what_the_answer_nam
     assert cited_only_given_passages(turn)
 
 
+def test_a_pointed_follow_up_is_not_held_to_the_earlier_questions_year_as_a_word(engine):
+    first = engine.ask("Which town did jihadists ambush a convoy on the road to in February 2024?")
+    assert "Djibo" in first.answer and not first.refused
+    history = [Message("user", first.question), Message("assistant", first.answer)]
+    turn = engine.ask("How many soldiers were killed there?", history=history)
+    # the article gives no number: it says so about Djibo, not "no article mentions 2024"
+    assert turn.query == "How many soldiers were killed there? (Djibo)"
+    assert turn.refused and turn.refusal == "answerer", turn.answer
+    said = "The articles found on “Djibo” do not say how many or how much."
+    assert turn.answer.splitlines()[0] == said
+
+
 def test_a_follow_up_the_articles_do_not_answer_is_refused_about_the_conversation(engine):
     first = engine.ask("What happened at the base of Acharan?")
     history = [Message("user", first.question), Message("assistant", first.answer)]
