@@ -293,10 +293,10 @@ class Engine:
         # "there", "it" after an answer: what the answer named is searched for too; "after
         # taking it", when the answer named the air base asked for, is searched and answered
         # as itself with that name, and checked against the whole conversation (``query``)
-        hint = answer_names(question, conversation, lang) if history else ()
         pointed = None
         if history and isinstance(self.rewriter, HeuristicRewriter):  # an LLM resolves "it"
             pointed = pointed_question(question, conversation, lang)
+        hint = answer_names(question, conversation, lang) if history and not pointed else ()
         found = self.retrieve(
             query, query_lang, filters or Filters(), lap,
             follow_up=question if query != question else None, hint=hint, searched=pointed,
@@ -327,12 +327,13 @@ class Engine:
         pieces: list[str] = []
         held: str | None = ""  # the answer's start, held back while it may be NO_ANSWER
         # the answerer gets the question as read, when it reads it in the same language
-        read = found.question.info if query_lang == lang else analyse(query, lang)
+        # (a pointed follow-up is read as "…after taking it? (Tabqa; Islamic State)", not
+        # with "Which air base…?": ``found.question`` is then that)
+        answered = pointed or query
+        read = found.question.info if query_lang == lang else analyse(answered, lang)
         if query != question:  # a follow-up that names something is answered about it
             read = replace(read, focus=read_question(question, lang).info.names)
-        if pointed:  # "…after taking it? (Tabqa; Islamic State)", not "Which air base…?"
-            read = replace(analyse(pointed, lang), focus=read.focus)
-        for piece in self.answerer.stream(pointed or query, lang, passages, history, asked=read):
+        for piece in self.answerer.stream(answered, lang, passages, history, asked=read):
             pieces.append(piece)
             if held is None:
                 yield Token(piece)

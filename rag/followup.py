@@ -122,22 +122,36 @@ def _leans_back(question: str, lead: re.Match[str] | None) -> bool:
     return bool(lead) or len(words) <= SHORT or bool(_POINTERS.search(question)) or names_nothing
 
 
+def _leaned_on(
+    question: str, history: Sequence[Message], lang: str
+) -> tuple[str, str, set[str]] | None:
+    """(the question ``question`` leans on, the body of the answer it got, the names that
+    answer gave for it when the follow-up has a pointer: ``_answering``), when ``question``
+    points back at an answer that cites something."""
+    previous = previous_question(history)
+    answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
+    if not previous or not _cites(answer):
+        return None  # no answer, or a refusal (it cites nothing): its closest titles are no topic
+    replaced, leans = _follow(question, previous)
+    if replaced or not leans:
+        return None
+    body = answer.split("\n\n")[0]  # not the sources' dates
+    # "taking it", "there": what the answer gave for the previous question ("Tabqa");
+    # a follow-up with no pointer ("E quali motori monta?") is about the whole answer
+    told = _answering(previous, body, lang) if _POINTERS.search(question) else set()
+    return previous, body, told
+
+
 def answer_names(question: str, history: Sequence[Message], lang: str) -> tuple[str, ...]:
     """The names the last answer gave that its question did not ask about, when ``question``
     points back at it: "In which town is the Assad mausoleum?" answered "…in Qardaha", then
     "What hit the hospital there?" is about Qardaha. Searched with, never required."""
-    previous = previous_question(history)
-    answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
-    if not previous or not _cites(answer):
-        return ()  # no answer, or a refusal (it cites nothing): its closest titles are no topic
-    replaced, leans = _follow(question, previous)
-    if replaced or not leans:
-        return ()
-    body = answer.split("\n\n")[0]  # not the sources' dates
+    leaned = _leaned_on(question, history, lang)
+    return _names(question, *leaned, lang) if leaned else ()
+
+
+def _names(question: str, previous: str, body: str, told: set[str], lang: str) -> tuple[str, ...]:
     asked = {w.lower() for w in _words(f"{previous} {question}")}
-    # "taking it", "there": what the answer gave for the previous question ("Tabqa");
-    # a follow-up with no pointer ("E quali motori monta?") is about the whole answer
-    told = _answering(previous, body, lang) if _POINTERS.search(question) else set()
     out: list[str] = []
     for t in terms(body, lang):
         if told and not any(w in told for w in t.words):
@@ -155,16 +169,16 @@ def pointed_question(question: str, history: Sequence[Message], lang: str) -> st
     becomes "When had the army first taken it back? (Qaryatayn; Homs, Islamic State)". The
     previous question's other words and its time are left out: they find the article that
     answered it again. None for any other follow-up."""
-    if not _POINTERS.search(question):
+    leaned = _leaned_on(question, history, lang)
+    if leaned is None or not leaned[2]:
         return None
-    previous = previous_question(history)
-    answer = next((m.content for m in reversed(history) if m.role == "assistant"), "")
-    names = answer_names(question, history, lang)
-    if not previous or not names or not _answering(previous, answer.split("\n\n")[0], lang):
+    previous, body, told = leaned
+    names = _names(question, previous, body, told, lang)
+    if not names:
         return None
-    told = ", ".join(names)
+    said = ", ".join(names)
     frame = ", ".join(t.text for t in terms(previous, lang) if t.kind == "name")
-    return f"{question.strip()} ({told}; {frame})" if frame else f"{question.strip()} ({told})"
+    return f"{question.strip()} ({said}; {frame})" if frame else f"{question.strip()} ({said})"
 
 
 _MARKER = re.compile(r"\s*\[\d+\](?:\s*\([^)]*\))?")  # "[1]", "[1] (article of …)"

@@ -234,9 +234,14 @@ def test_a_date_the_article_text_does_not_spell_is_checked_by_date_not_counted_u
     assert wrong.refused and wrong.refusal == "untimely", wrong.answer
 
 
+def _after(first: Turn) -> list[Message]:
+    """The conversation after ``first``: its question and its answer."""
+    return [Message("user", first.question), Message("assistant", first.answer)]
+
+
 def test_a_follow_up_is_answered_with_the_previous_subject(engine):
     first = engine.ask("where is Isis still active in Syria?")
-    history = [Message("user", first.question), Message("assistant", first.answer)]
+    history = _after(first)
     turn = engine.ask("and in Iraq?", history=history)
     assert turn.query == "where is Isis still active in Iraq?"
     assert not turn.refused and cited_only_given_passages(turn)
@@ -245,7 +250,7 @@ def test_a_follow_up_is_answered_with_the_previous_subject(engine):
 def test_a_follow_up_pointing_at_the_answer_is_searched_with_what_the_answer_named(engine):
     first = engine.ask("Qual era l'ultima enclave dello Stato Islamico in Siria?")
     assert "Baghuz" in first.answer and not first.refused
-    history = [Message("user", first.question), Message("assistant", first.answer)]
+    history = _after(first)
     turn = engine.ask("Chi l'ha conquistata?", history=history)
     # "l'ha conquistata" is Baghuz: searched and answered with it and the previous names,
     # not with "Qual era l'ultima enclave…", which finds the article that answered that
@@ -256,7 +261,7 @@ def test_a_follow_up_pointing_at_the_answer_is_searched_with_what_the_answer_nam
 def test_a_pointed_follow_up_is_not_held_to_the_earlier_questions_year_as_a_word(engine):
     first = engine.ask("Which town did jihadists ambush a convoy on the road to in February 2024?")
     assert "Djibo" in first.answer and not first.refused
-    history = [Message("user", first.question), Message("assistant", first.answer)]
+    history = _after(first)
     turn = engine.ask("How many soldiers were killed there?", history=history)
     # the article gives no number: it says so about Djibo, not "no article mentions 2024"
     assert turn.query == "How many soldiers were killed there? (Djibo)"
@@ -267,7 +272,7 @@ def test_a_pointed_follow_up_is_not_held_to_the_earlier_questions_year_as_a_word
 
 def test_a_follow_up_the_articles_do_not_answer_is_refused_about_the_conversation(engine):
     first = engine.ask("What happened at the base of Acharan?")
-    history = [Message("user", first.question), Message("assistant", first.answer)]
+    history = _after(first)
     turn = _llm_engine(engine, "NO_ANSWER").ask("What did they use?", history=history)
     assert turn.refused and turn.query != turn.question and turn.citations == ()
     # it names what the conversation is about, not "no article answers this question"
