@@ -10,7 +10,8 @@ Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
   ("L'ufficio");
 - "number": a count, in digits or words ("seven", "sette", "decine", "hundreds"), not a year
   and not a number the question already has; beside a word of dying when the question asks
-  about the dead, beside a word of age ("aged", "anni") when it asks how old;
+  about the dead, beside a word of age ("aged", "anni") when it asks how old, beside a
+  currency ("$", "dollari", "euro") when it asks how much was paid, cost or lent;
 - "time": a year, a month, a weekday, a date, or "yesterday"/"ieri", not one of the question's;
 - "reason": a causal connective ("because", "in response to", "perché", "in risposta");
 - "leader": a name not in the question next to a word of leading ("leader", "led by", "head",
@@ -180,6 +181,35 @@ _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
 # (matched against the question's plain text: "età" is "eta" there)
 _AGE_ASKED = re.compile(r"\bhow\s+old\b|\bquanti\s+anni\b|\bage\b|\bet[aà]\b", re.IGNORECASE)
 _AGE = re.compile(r"(?:old|aged|age|anni|età|\w+-years?-old|\w+enne)", re.IGNORECASE)
+# a question of money ("How much did Aeroflot pay…?", "Quanto ha stanziato il governo…?",
+# "Qual è il valore…?") wants an amount of money: a count beside a currency ("$ 57 million",
+# "52,5 milioni di dollari"), not "22 Dreamliners" or "il sei per cento". Matched against the
+# question's plain text ("costò" is "costo" there). "How many jobs does the aid create?"
+# counts jobs: only "how much", "quanto" and the words of price ask for money
+_HOW_MUCH = re.compile(
+    r"\b(?:how\s+much|quant[oa]|price|cost|value|amount|sum|prezzo|costo|valore|importo|"
+    r"somma|cifra)\b",
+    re.IGNORECASE,
+)
+_MONEY_ASKED = re.compile(
+    r"\b(?:pa(?:y|ys|id|ying)|costs?|costing|spen[dt]\w*|earn\w*|pric\w*|worth|valu\w*|"
+    r"invest\w*|loan\w*|lend\w*|lent|offer\w*|fund\w*|aid|profits?|loss(?:es)?|los[et]|"
+    r"losing|revenues?|debts?|capital|cash|budget\w*|salar\w*|wages?|fined?|compensation|"
+    r"bid|money|bailout|subsid\w*|grants?|"
+    r"pag(?:a|ano|are|ato|ata|ati|ava|avano|hera|heranno|o|arono)|cost(?:a|ano|ato|ata|ava|o|"
+    r"era|i)|spes[oaie]|spend\w*|guadagn\w*|prezz[oi]|valor[ei]|vale|valeva|valevano|"
+    r"investi\w*|prest(?:ato|ata|ito|iti|o|a)|offert[oaie]|offr\w*|stanzi\w*|finanzi\w*|"
+    r"aiut[oi]|util[ei]|profitt[oi]|perdit[ae]|pers[oaie]|fatturato|ricav[oi]|debit[oi]|"
+    r"capitale|soldi|denaro|stipend[oi]|mult[ae]|risarciment[oi]|dollari|euro)\b",
+    re.IGNORECASE,
+)
+_CURRENCY = re.compile(
+    r"(?:dollars?|dollari|euros?|pounds?|sterlin[ag]\w*|yen|yuan|renminbi|r[ou]bles?|rubli|"
+    r"francs?|franchi|lir[ae]|cents?|centesimi|usd|eur|gbp|aud|cad)",
+    re.IGNORECASE,
+)
+_SYMBOL = re.compile(r"[$€£¥]")  # "US$ 78 million", "€1.5bn": read as a word of currency
+NEAR_MONEY = 3  # words: "52,5 milioni di dollari", "$ 20,000"
 NEAR_AGE = 2  # words: "26 years old", "di 26 anni"
 NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"
 NEAR_DEATH = 6  # words: "killed at least 85 civilians", "1500 people have fallen victims"
@@ -249,6 +279,11 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         if at and _AGE_ASKED.search(asked.text):
             ages = [i for i, w in enumerate(words) if _AGE.fullmatch(w)]
             return 2 if any(abs(i - j) <= NEAR_AGE for i in at for j in ages) else 0
+        if at and _money_asked(asked.text):
+            said = _words(_SYMBOL.sub(" dollars ", sentence))
+            money = [i for i, w in enumerate(said) if _CURRENCY.fullmatch(w)]
+            at = _count_at(said, asked)
+            return 2 if any(abs(i - j) <= NEAR_MONEY for i in at for j in money) else 0
         if at and _DEATH.search(asked.text):
             # "How many soldiers were killed?" is answered by a count of the dead, not by
             # "tens of thousands of auxiliaries" in the same article
@@ -276,6 +311,11 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
                 return 2
         return 2 if re.search(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", sentence) else 0
     return 0
+
+
+def _money_asked(question: str) -> bool:
+    """Whether ``question`` (its plain text) asks for an amount of money."""
+    return bool(_HOW_MUCH.search(question)) and bool(_MONEY_ASKED.search(question))
 
 
 @lru_cache(maxsize=1024)

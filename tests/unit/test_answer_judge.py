@@ -274,6 +274,29 @@ def test_a_question_about_age_wants_years_of_age() -> None:
         assert states("number", "At least 18 men were beheaded.", "en", asked) == 0
 
 
+def test_a_question_of_money_wants_an_amount_of_money() -> None:
+    from rag.answer.kinds import states
+    from rag.mentions import PassageWords
+
+    for question, lang in [
+        ("How much did Aeroflot pay for its 22 Dreamliners?", "en"),
+        ("Quanto ha pagato Fiat per la sua quota in Chrysler?", "it"),
+        ("Quanto è costato il nuovo terminal?", "it"),
+        ("What is the value of the contract?", "en"),
+    ]:
+        asked = PassageWords(question, lang)
+        assert states("number", "Aeroflot bought 22 new Boeing 787s.", "en", asked) == 0
+        assert states("number", "Fiat acquisterà il sei per cento di Chrysler.", "it", asked) == 0
+        assert states("number", "The deal is worth US$ 3.5 billion.", "en", asked) == 2
+        assert states("number", "Il governo fornirà 52,5 milioni di dollari.", "it", asked) == 2
+        assert states("number", "Each one costs €150m.", "en", asked) == 2
+    # a count asked with "how much" but not of money, or of things an aid pays for
+    for question in ["By how much did sales fall?", "How many jobs will the aid create?"]:
+        asked = PassageWords(question, "en")
+        said = "Sales fell 12 percent and 273 jobs were created."
+        assert states("number", said, "en", asked) == 2
+
+
 def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
     from rag.answer.kinds import states
     from rag.mentions import PassageWords
