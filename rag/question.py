@@ -82,6 +82,17 @@ _WANTS = [
      r"successo|ruolo|tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date)\b)"
      r"[a-zà-ù]",
      "name"),
+    # "After speaking with which leader…?", "…his interest in which war?", "Per conto di quale
+    # paese…?": the same, asked after a preposition further on in the question
+    (r"\b(?:with|after|before|by|from|in|at|to|of|for|on|against|under|over|into|between|"
+     r"among|behind|about)\s+which\s+(?!(?:is|was|were|are|did|does|do|has|have|had|will|"
+     r"would|can|could|should|kind|sort|type|reason|role|year|years|date|dates|day|days|month|"
+     r"months)\b)[a-z]",
+     "name"),
+    (r"\b(?:con|in|a|di|da|per|su|tra|fra|dell[ae]|nell[ae]|dall[ae]|all[ae]|sull[ae])\s+"
+     r"(?:quale|quali)\s+(?!(?:è|era|sono|erano|ha|hanno|aveva|avevano|fu|furono|sarà|ruolo|"
+     r"tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date)\b)[a-zà-ù]",
+     "name"),
     # "Come si chiama?", "What is his name?", "Qual era il nome della sposa?": a name asked
     (r"\b(?:come\s+si\s+chiam(?:a|ava|ano|avano)|(?:what|which)\s+(?:is|was|are|were)\s+"
      r"(?:his|her|its|their|the)\s+names?|(?:qual\s+(?:è|era)|quali\s+(?:sono|erano))\s+"

@@ -40,6 +40,12 @@ from rag.question import analyse, terms, wants
         ("What price did Apple set for the iPhone 3G?", "number"),  # an amount, not a name
         ("Qual è il valore di catalogo dei 12 Airbus?", "number"),
         ("What share of Chrysler is DaimlerChrysler keeping?", "number"),
+        # "which" after a preposition further on asks for a name too
+        ("After speaking with which leader did Trump announce the withdrawal?", "name"),
+        ("Allen's search grew out of his interest in which war?", "name"),
+        ("Per conto di quale paese lavorava la spia?", "name"),
+        ("The base, in which year was it built?", "time"),
+        ("Who was at the wedding in which 30 died?", "actor"),  # the first question word
         # a name asked: "Come si chiama?", "What is his name?"
         ("Come si chiamavano?", "name"),
         ("E come si chiamava la sposa?", "name"),
