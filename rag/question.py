@@ -38,7 +38,8 @@ from .words import stopwords as _stopwords
 # (pattern, kind): the one that matches first in the question decides (see ``wants``)
 # fmt: off
 _WANTS = [
-    (r"\b(?:how\s+many|how\s+much|how\s+old|what\s+number\s+of|quant[iaoe]|"
+    (r"\b(?:how\s+many|how\s+much|how\s+(?:old|long|far|large|big|tall|high|heavy|wide|deep)|"
+     r"what\s+number\s+of|quant[iaoe]|"
      r"qual\s+è\s+il\s+numero|(?:che|quale)\s+età|"
      r"(?:what|which)\s+(?:was\s+|is\s+|were\s+)?(?:the\s+)?(?:price|cost|value|percentage|"
      r"share|amount|sum|figure)|(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*"

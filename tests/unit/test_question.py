@@ -26,6 +26,10 @@ from rag.question import analyse, terms, wants
         ("Da quale anno la Falcon è costruita in Australia?", "time"),
         ("How many people died in Hama in 1982?", "number"),
         ("Quanti soldati sono morti?", "number"),
+        # a length, a distance, a size: a count of days, kilometres, dollars
+        ("How long did Henderson expect the bankruptcy to last?", "number"),
+        ("How far over budget was the A400M when it made its first flight?", "number"),
+        ("How large were the record profits?", "number"),
         ("Why did France end Barkhane?", "reason"),
         ("e perché? chi ha attaccato la base di Acharan?", "reason"),  # the first word decides
         ("What was the attack on Acharan a response to?", "reason"),
