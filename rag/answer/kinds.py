@@ -13,6 +13,7 @@ Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
   about the dead, beside a word of age ("aged", "anni") when it asks how old, beside a
   currency ("$", "dollari", "euro") when it asks how much was paid, cost or lent;
 - "time": a year, a month, a weekday, a date, or "yesterday"/"ieri", not one of the question's;
+  a year ("last year", "l'anno scorso" too) when the question asks which year;
 - "reason": a causal connective ("because", "in response to", "perché", "in risposta");
 - "leader": a name not in the question next to a word of leading ("leader", "led by", "head",
   "commander", "guidato da", "capo", "emiro"): a sentence that only names the group does not
@@ -208,6 +209,14 @@ _CURRENCY = re.compile(
     r"francs?|franchi|lir[ae]|cents?|centesimi|usd|eur|gbp|aud|cad)",
     re.IGNORECASE,
 )
+# a year asked ("In che anno…?", "Since which year…?") is answered by a year, not by a day or
+# "today" beside the article's date (matched against the question's plain text)
+_YEAR_ASKED = re.compile(r"\b(?:what|which)\s+year\b|\b(?:che|quale)\s+anno\b", re.IGNORECASE)
+_YEAR_SAID = re.compile(
+    r"\b(?:(?:last|next|this|that|the\s+same|the\s+following|the\s+previous)\s+year|"
+    r"anno\s+(?:scorso|prossimo|successivo|precedente|seguente)|(?:l['’]|quest['’])anno)\b",
+    re.IGNORECASE,
+)
 _SYMBOL = re.compile(r"[$€£¥]")  # "US$ 78 million", "€1.5bn": read as a word of currency
 NEAR_MONEY = 3  # words: "52,5 milioni di dollari", "$ 20,000"
 NEAR_AGE = 2  # words: "26 years old", "di 26 anni"
@@ -303,6 +312,9 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         leads = [i for i, (_, x) in enumerate(kept) if x]
         return 2 if any(abs(i - j) <= NEAR_LEAD for i in at for j in leads) else 0
     if wants == "time":
+        if _YEAR_ASKED.search(asked.text):  # "In che anno…?" is not answered by "oggi"
+            said = any(_YEAR.match(w) and w not in asked.numbers for w in words)
+            return 2 if said or _YEAR_SAID.search(sentence) else 0
         for w in words:
             low = re.sub(r"^\w+'", "", plain(w))  # "all'alba", "dell'8"
             if (_YEAR.match(w) and w not in asked.numbers) or (

@@ -297,6 +297,22 @@ def test_a_question_of_money_wants_an_amount_of_money() -> None:
         assert states("number", said, "en", asked) == 2
 
 
+def test_a_year_asked_is_answered_by_a_year() -> None:
+    from rag.answer.kinds import states
+    from rag.mentions import PassageWords
+
+    asked = PassageWords("In che anno Boeing prevede di consegnare il sostituto del 747?", "it")
+    assert states("time", "A oggi, sono stati ricevuti 149 ordini.", "it", asked) == 0
+    assert states("time", "La cerimonia si è svolta il 18 gennaio.", "it", asked) == 0
+    assert states("time", "Il primo volo è previsto per il 2009.", "it", asked) == 2
+    assert states("time", "Boeing lo consegnerà l'anno prossimo.", "it", asked) == 2
+    english = PassageWords("Since which year has the Falcon been built in Australia?", "en")
+    assert states("time", "The Falcon has been built in Australia since 1960.", "en", english) == 2
+    # a day or "today" still says when, when no year is asked
+    when = PassageWords("Quando consegnerà Boeing il sostituto del 747?", "it")
+    assert states("time", "A oggi, sono stati ricevuti 149 ordini.", "it", when) == 2
+
+
 def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
     from rag.answer.kinds import states
     from rag.mentions import PassageWords
