@@ -119,6 +119,7 @@ class PassageWords:
 
     def __init__(self, text: str, lang: str) -> None:
         self.lang = lang
+        self.raw = text  # as written: a question's capitals tell its names from its nouns
         self.text = plain(text)
         self.glued = _NOT_WORD.sub("", self.text)
         self.tokens = frozenset(_TOKEN.findall(self.text))

@@ -278,7 +278,10 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             return 0
         rare = {w for w in new if not common_word(w)}
         if not rare:
-            return 1
+            # an everyday name beside the question's noun written as a title ("Senator John
+            # McCain" for "quale senatore") names what was asked all the same
+            titled = _next_to_asked(words, set(new), lang, asked, titles_only=True)
+            return NEXT_TO_ASKED if titled else 1
         # more places or actors named answer "where" and "who" more fully; a name next to the
         # question's own noun answers "which air base" exactly
         many = min(len(rare), MANY_NAMES) - 1
@@ -313,8 +316,8 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         return 2 if any(abs(i - j) <= NEAR_LEAD for i in at for j in leads) else 0
     if wants == "time":
         if _YEAR_ASKED.search(asked.text):  # "In che anno…?" is not answered by "oggi"
-            said = any(_YEAR.match(w) and w not in asked.numbers for w in words)
-            return 2 if said or _YEAR_SAID.search(sentence) else 0
+            year = any(_YEAR.match(w) and w not in asked.numbers for w in words)
+            return 2 if year or _YEAR_SAID.search(sentence) else 0
         for w in words:
             low = re.sub(r"^\w+'", "", plain(w))  # "all'alba", "dell'8"
             if (_YEAR.match(w) and w not in asked.numbers) or (
@@ -360,17 +363,34 @@ def _count_at(words: list[str], asked: PassageWords) -> list[int]:
     return out
 
 
-def _next_to_asked(words: list[str], rare: set[str], lang: str, asked: PassageWords) -> bool:
+def _next_to_asked(
+    words: list[str], rare: set[str], lang: str, asked: PassageWords, *, titles_only: bool = False
+) -> bool:
     """A rare new name within NEAR words of a word of the question: "the fight over Tabqa
     base" for "which air base", "la tribù Sheitaat" for "quale tribù"."""
     stop = stopwords(lang)
+    titles = _lowered(asked.raw, asked.lang)
     at = [i for i, w in enumerate(words) if w in rare]
     for i in at:
         for j in range(max(0, i - NEAR), min(len(words), i + NEAR + 1)):
             w = words[j]
-            if j != i and w[:1].islower() and w not in stop and len(w) > 3 and asked.has_word(w):
+            if j == i or w in stop or len(w) <= 3:
+                continue
+            if w[:1].islower() and not titles_only and asked.has_word(w):
+                return True
+            # the question's own noun as the title a name runs on from: "Senator John McCain"
+            # for "quale senatore", not a name the question gives ("Air Force" for "the Air
+            # Force") nor a capitalised sentence start ("Emails exchanged among…")
+            run_on = j < i and all(words[k][:1].isupper() for k in range(j, i))
+            if run_on and common_word(w) and titles.has_word(w):
                 return True
     return False
+
+
+@lru_cache(maxsize=256)
+def _lowered(question: str, lang: str) -> PassageWords:
+    """The words ``question`` writes in lower case: its nouns, not its names."""
+    return PassageWords(" ".join(w for w in _words(question) if w[:1].islower()), lang)
 
 
 def common_word(word: str) -> bool:

@@ -297,6 +297,22 @@ def test_a_question_of_money_wants_an_amount_of_money() -> None:
         assert states("number", said, "en", asked) == 2
 
 
+def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> None:
+    from rag.answer.kinds import NEXT_TO_ASKED, states
+    from rag.mentions import PassageWords
+
+    asked = PassageWords("Quale senatore ha reso pubbliche le email dell'Aeronautica?", "it")
+    # "McCain" is an everyday word of English news, but it runs on from "Senator"
+    said = "Senator John McCain entered them into the Congressional Record."
+    assert states("name", said, "en", asked) == NEXT_TO_ASKED
+    # a capitalised sentence start is no title, and everyday names stay low
+    assert states("name", "Emails exchanged among Air Force officials.", "en", asked) == 1
+    # a name the question gives is no title: "the Air Force" does not name the secretary
+    given = PassageWords("Which minister of the Air Force mocked the EADS chief?", "en")
+    assert states("name", "The Air Force Colonel Hugo Brown resigned.", "en", given) < NEXT_TO_ASKED
+    assert states("name", "Air Force Minister Hugo Brown resigned.", "en", given) == NEXT_TO_ASKED
+
+
 def test_a_year_asked_is_answered_by_a_year() -> None:
     from rag.answer.kinds import states
     from rag.mentions import PassageWords
