@@ -301,6 +301,8 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             # "tens of thousands of auxiliaries" in the same article
             deaths = [i for i, w in enumerate(words) if _DEATH.fullmatch(w.lower())]
             return 2 if any(abs(i - j) <= NEAR_DEATH for i in at for j in deaths) else 0
+        if at and lang == asked.lang and _counts_asked(words, at, asked):
+            return 3  # "15.000 persone" for "Quante persone…?", not "330 passeggeri"
         return 2 if at else 0
     if wants == "reason":
         return 2 if _REASON.search(sentence) else 0
@@ -341,6 +343,44 @@ def _titles_answering(question: str) -> re.Pattern[str]:
     said = [p for w in _words(question) for p in _PARTS.split(w)]
     named = [t.pattern for t in _TITLES if any(t.fullmatch(p) for p in said)]
     return re.compile("|".join(named), re.IGNORECASE) if named else _LEAD
+
+
+_HOW_MANY = re.compile(r"\b(?:how\s+many|quant[ie])\s+((?:[^\W\d_][\w'-]*\s*){1,3})", re.IGNORECASE)
+# English auxiliaries end the counted words ("How many vehicles did GM sell?")
+_AUXILIARIES = frozenset(
+    ["did", "do", "does", "will", "would", "can", "could", "should", "must", "may", "might",
+     "has", "have", "had", "is", "are", "was", "were", "been"]
+)  # fmt: skip
+NEAR_COUNT = 3  # words: "15.000 persone", "22,000 employees", "3.700 posti di lavoro"
+
+
+def _counts_asked(words: list[str], at: list[int], asked: PassageWords) -> bool:
+    """A count followed by the thing the question counts, in the question's language: "How
+    many employees…?" and "22,000 employees" (the words after "how many" / "quanti" that it
+    writes in lower case, by stem)."""
+    counted = _counted(asked.raw, asked.lang)
+    return counted is not None and any(
+        counted.has_word(words[j])
+        for i in at
+        for j in range(i + 1, min(len(words), i + NEAR_COUNT + 1))
+        if words[j][:1].islower() and len(words[j]) > 2
+    )
+
+
+@lru_cache(maxsize=256)
+def _counted(question: str, lang: str) -> PassageWords | None:
+    """The lower-case words right after "how many" / "quanti" ("people", "nuovi posti")."""
+    m = _HOW_MANY.search(question)
+    if m is None:
+        return None
+    stop = stopwords(lang)
+    kept = []
+    for w in m.group(1).split():  # up to the verb's auxiliary: "persone hanno…", "jobs did…"
+        if w.lower() in stop or w.lower() in _AUXILIARIES:
+            break
+        if w[:1].islower():
+            kept.append(w)
+    return PassageWords(" ".join(kept), lang) if kept else None
 
 
 def _count_at(words: list[str], asked: PassageWords) -> list[int]:

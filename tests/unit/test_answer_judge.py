@@ -294,7 +294,7 @@ def test_a_question_of_money_wants_an_amount_of_money() -> None:
     for question in ["By how much did sales fall?", "How many jobs will the aid create?"]:
         asked = PassageWords(question, "en")
         said = "Sales fell 12 percent and 273 jobs were created."
-        assert states("number", said, "en", asked) == 2
+        assert states("number", said, "en", asked) >= 2
 
 
 def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> None:
@@ -311,6 +311,21 @@ def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> No
     given = PassageWords("Which minister of the Air Force mocked the EADS chief?", "en")
     assert states("name", "The Air Force Colonel Hugo Brown resigned.", "en", given) < NEXT_TO_ASKED
     assert states("name", "Air Force Minister Hugo Brown resigned.", "en", given) == NEXT_TO_ASKED
+
+
+def test_a_count_of_the_thing_asked_is_graded_above_other_counts() -> None:
+    from rag.answer.kinds import states
+    from rag.mentions import PassageWords
+
+    asked = PassageWords("Quante persone hanno partecipato alla presentazione del 787?", "it")
+    said = "L'evento ha visto la partecipazione di 15.000 persone tra dipendenti e clienti."
+    assert states("number", said, "it", asked) == 3
+    assert states("number", "Il 787 ospita tra i 210 e i 330 passeggeri.", "it", asked) == 2
+    # across languages the counted word is not read: any count states a number
+    assert states("number", "Some 15,000 people attended the unveiling.", "en", asked) == 2
+    english = PassageWords("How many US employees did GM offer buyouts to?", "en")
+    assert states("number", "GM will offer buyouts to 22,000 employees.", "en", english) == 3
+    assert states("number", "GM has 6,246 dealers in the US.", "en", english) == 2
 
 
 def test_a_year_asked_is_answered_by_a_year() -> None:
