@@ -465,6 +465,23 @@ def test_a_name_the_article_says_is_unknown_is_not_stated() -> None:
     assert answerer.select("Who drove into the crowd in Kashgar?", "en", [bombing])
 
 
+def test_a_later_article_answers_when_the_first_two_do_not_state_the_kind() -> None:
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    q = "Chi è il governatore di Homs?"
+    clashes = _article("a", "Homs", "Clashes went on in Homs on Monday, activists said.", None)
+    shelling = _article("b", "Homs", "Shelling hit the old city of Homs again last night.", None)
+    named = "Homs governor Talal Barazi said the evacuation would end on Saturday."
+    governor = _article("c", "Homs", named, None)
+    other = _article("d", "Aleppo", "Aleppo governor Hussein Diab spoke on television.", None)
+    picked = answerer.select(q, "it", [clashes, shelling, other, governor])
+    assert (3, named) in [(s.passage, s.text) for s in picked]
+    # a later article that does not name what the question names is never read
+    assert answerer.select(q, "it", [clashes, shelling, other]) == []
+    # and one that the first two already answer is not looked past
+    picked = answerer.select(q, "it", [governor, shelling, clashes])
+    assert named in [s.text for s in picked] and 2 not in {s.passage for s in picked}
+
+
 def test_a_follow_up_that_names_something_is_answered_about_it() -> None:
     from dataclasses import replace
 
