@@ -313,6 +313,17 @@ def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> No
     assert states("name", "Air Force Minister Hugo Brown resigned.", "en", given) == NEXT_TO_ASKED
 
 
+def test_across_languages_a_name_beside_the_asked_nouns_cognate_names_it() -> None:
+    from rag.answer.kinds import NEXT_TO_ASKED, states
+    from rag.mentions import PassageWords
+
+    asked = PassageWords("In quale villaggio un raid ha ucciso un combattente americano?", "it")
+    said = "The strike on the village of Ghareebeh killed at least 18 fighters."
+    assert states("place", said, "en", asked) == NEXT_TO_ASKED
+    # in the question's own language a word is matched as before, not by its first letters
+    assert states("place", "Il raid sul villano di Ghareebeh.", "it", asked) < NEXT_TO_ASKED
+
+
 def test_a_count_of_the_thing_asked_is_graded_above_other_counts() -> None:
     from rag.answer.kinds import states
     from rag.mentions import PassageWords
