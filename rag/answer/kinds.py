@@ -170,10 +170,27 @@ _UNNAMED = re.compile(
 )
 
 
+# a sentence that says the sum was not made public: "neither of the companies would reveal the
+# actual agreement", "financial terms were not disclosed", "l'importo non è stato reso noto"
+_UNDISCLOSED = re.compile(
+    r"\b(?:(?:not|never|n['’]t|neither\s+\w+(?:\s+\w+){0,3}?\s+would)\s+(?:be\s+|been\s+|yet\s+)?"
+    r"(?:reveal|disclos|releas|divulg|made\s+public|make\s+public)\w*|undisclosed|"
+    r"non\s+(?:è|e|sono|era|erano)\s+(?:ancora\s+)?(?:stat[oaie]\s+)?"
+    r"(?:res[oaie]\s+not[oaie]|rivelat[oaie]|divulgat[oaie]|comunicat[oaie])|"
+    r"non\s+(?:ha|hanno|aveva|avevano)\s+(?:voluto\s+)?(?:rivelat|divulgat|reso\s+not|comunicat)"
+    r"\w*|riservat[oaie])",
+    re.IGNORECASE,
+)
+
+
 def says_unnamed(asked: PassageWords, sentence: str) -> bool:
-    """Whether ``sentence`` says that the person whose name the question (``asked``) asks is
-    not named ("What is his name?" and "His name is still unknown to authorities")."""
-    return bool(_PERSON_NAME.search(asked.text)) and bool(_UNNAMED.search(sentence))
+    """Whether ``sentence`` says that what the question (``asked``) asks was not made known:
+    the person's name ("What is his name?" and "His name is still unknown to authorities"),
+    or the sum asked ("How much did Aeroflot actually pay…?" and "neither of the companies
+    involved would reveal the actual agreement")."""
+    if _PERSON_NAME.search(asked.text):
+        return bool(_UNNAMED.search(sentence))
+    return _money_asked(asked.text) and bool(_UNDISCLOSED.search(sentence))
 
 
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"

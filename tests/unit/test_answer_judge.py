@@ -493,6 +493,20 @@ def test_a_later_article_answers_when_the_first_two_do_not_state_the_kind() -> N
     assert named in [s.text for s in picked] and 2 not in {s.passage for s in picked}
 
 
+def test_a_sum_the_article_says_was_not_disclosed_is_not_stated() -> None:
+    text = (
+        "Aeroflot has negotiated the purchase of 22 new Boeing 787 Dreamliners. "
+        "The aircraft have a catalogue value of US$ 3.5 billion, although neither of the "
+        "companies involved would reveal the actual agreement reached between the two firms."
+    )
+    deal = _article("a", "Aeroflot", text, "2007-06-10")
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    assert answerer.select("How much did Aeroflot actually pay for its Dreamliners?", "en",
+                           [deal]) == []  # fmt: skip
+    # a count that is not a sum is still answered beside the same sentence
+    assert answerer.select("How many Dreamliners did Aeroflot buy?", "en", [deal])
+
+
 def test_a_follow_up_that_names_something_is_answered_about_it() -> None:
     from dataclasses import replace
 
