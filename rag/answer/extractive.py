@@ -56,7 +56,7 @@ from ..sentences import sentence_spans
 from ..types import Message, Passage, date_number
 from ..words import Term, tokenize
 from .judge.model import AnswerJudge
-from .kinds import mentions_all, says_unnamed, states
+from .kinds import mentions_all, says_not_known, states
 from .messages import format_date, language_name, text
 
 
@@ -70,8 +70,9 @@ class _Sentence:
     fits: int = 0  # states the kind of fact the question asks for: 0-2 (rag/answer/kinds.py)
 
 
-# "What is his name?" is answered "not stated" when one of the sentences most like the question
-# (the ones about the person asked, not a victim further down) says the name is not known
+# "What is his name?" or "How much did Aeroflot pay?" is answered "not stated" when one of the
+# sentences most like the question (the ones about what was asked, not a victim further down)
+# says the name or the sum is not known (rag/answer/kinds.py ``says_not_known``)
 UNNAMED_AMONG = 3
 
 # a sentence that opens with a pronoun or a demonstrative leans on the one before it
@@ -109,6 +110,11 @@ def _about(
     text = f"{before.text} {s.text}" if before else s.text
     said = PassageWords(text, passages[s.passage].lang)
     return all(mentions(said, t, qlang) for t in names)
+
+
+def _names_all(p: Passage, info: QuestionInfo, lang: str) -> bool:
+    """Whether the passage (its title too) names everything the question names."""
+    return mentions_all(f"{p.title}\n{p.text}", p.lang, info.terms, lang)
 
 
 def _after(s: _Sentence, sentences: Sequence[_Sentence]) -> _Sentence | None:
@@ -177,20 +183,15 @@ class ExtractiveAnswerer:
         # a later passage is quoted only when it names everything the question names: the
         # sentences of unrelated articles are never spliced into one answer
         usable = [0] + [
-            i for i in range(1, len(top))
-            if info.terms and mentions_all(f"{top[i].title}\n{top[i].text}", top[i].lang,
-                                           info.terms, lang)
+            i for i in range(1, len(top)) if info.terms and _names_all(top[i], info, lang)
         ]  # fmt: skip
         sentences = self._sentences(top, usable, info, asked)
         if info.wants and info.terms and all(s.fits < self.min_fit for s in sentences):
             # the first passages do not state the asked kind of fact, so they would give no
             # answer: a later one that names everything the question names may ("Chi è il
             # governatore di Homs?": the governor is named in the fourth article found)
-            later = [
-                i for i in range(len(top), len(passages))
-                if mentions_all(f"{passages[i].title}\n{passages[i].text}", passages[i].lang,
-                                info.terms, lang)
-            ]  # fmt: skip
+            later = [i for i in range(len(top), len(passages))
+                     if _names_all(passages[i], info, lang)]  # fmt: skip
             if later:
                 top = list(passages[: later[-1] + 1])
                 sentences += self._sentences(top, later, info, asked)
@@ -220,7 +221,7 @@ class ExtractiveAnswerer:
         vector_of = dict(zip(pool, vectors, strict=True))
 
         ranked = sorted(pool, key=lambda s: -scores[s])
-        if any(says_unnamed(asked, s.text) for s in ranked[:UNNAMED_AMONG]):
+        if any(says_not_known(asked, s.text) for s in ranked[:UNNAMED_AMONG]):
             return []  # "What is his name?": the article itself says it is not known
         if info.wants and max(s.fits for s in pool) < self.min_fit:
             return []  # asked who/where/when/how many, and no sentence says: no answer

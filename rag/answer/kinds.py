@@ -183,7 +183,7 @@ _UNDISCLOSED = re.compile(
 )
 
 
-def says_unnamed(asked: PassageWords, sentence: str) -> bool:
+def says_not_known(asked: PassageWords, sentence: str) -> bool:
     """Whether ``sentence`` says that what the question (``asked``) asks was not made known:
     the person's name ("What is his name?" and "His name is still unknown to authorities"),
     or the sum asked ("How much did Aeroflot actually pay…?" and "neither of the companies

@@ -34,8 +34,11 @@ from rag.answer.judge.train import (
     split,
     trained_weights,
 )
+from rag.answer.kinds import NEXT_TO_ASKED, names_in, states
 from rag.config import Settings
 from rag.errors import ModelError
+from rag.mentions import PassageWords
+from rag.question import analyse, wants
 from rag.types import Passage
 from tests.conftest import MODELS_DIR
 from tests.fakes import HashEmbedder
@@ -243,9 +246,6 @@ def test_a_quotation_in_another_language_is_labelled_where_it_starts() -> None:
 
 
 def test_a_question_about_the_dead_wants_a_count_of_the_dead() -> None:
-    from rag.answer.kinds import states
-    from rag.mentions import PassageWords
-
     asked = PassageWords("How many soldiers were killed in the Djibo ambush?", "en")
     auxiliaries = "The junta has recruited tens of thousands of civilian auxiliaries."
     assert states("number", auxiliaries, "en", asked) == 0
@@ -256,10 +256,6 @@ def test_a_question_about_the_dead_wants_a_count_of_the_dead() -> None:
 
 
 def test_a_question_about_age_wants_years_of_age() -> None:
-    from rag.answer.kinds import states
-    from rag.mentions import PassageWords
-    from rag.question import wants
-
     for question, lang in [
         ("Quanti anni aveva?", "it"),
         ("Che età aveva il pilota?", "it"),
@@ -275,9 +271,6 @@ def test_a_question_about_age_wants_years_of_age() -> None:
 
 
 def test_a_question_of_money_wants_an_amount_of_money() -> None:
-    from rag.answer.kinds import states
-    from rag.mentions import PassageWords
-
     for question, lang in [
         ("How much did Aeroflot pay for its 22 Dreamliners?", "en"),
         ("Quanto ha pagato Fiat per la sua quota in Chrysler?", "it"),
@@ -298,9 +291,6 @@ def test_a_question_of_money_wants_an_amount_of_money() -> None:
 
 
 def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> None:
-    from rag.answer.kinds import NEXT_TO_ASKED, states
-    from rag.mentions import PassageWords
-
     asked = PassageWords("Quale senatore ha reso pubbliche le email dell'Aeronautica?", "it")
     # "McCain" is an everyday word of English news, but it runs on from "Senator"
     said = "Senator John McCain entered them into the Congressional Record."
@@ -314,9 +304,6 @@ def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> No
 
 
 def test_across_languages_a_name_beside_the_asked_nouns_cognate_names_it() -> None:
-    from rag.answer.kinds import NEXT_TO_ASKED, states
-    from rag.mentions import PassageWords
-
     asked = PassageWords("In quale villaggio un raid ha ucciso un combattente americano?", "it")
     said = "The strike on the village of Ghareebeh killed at least 18 fighters."
     assert states("place", said, "en", asked) == NEXT_TO_ASKED
@@ -325,9 +312,6 @@ def test_across_languages_a_name_beside_the_asked_nouns_cognate_names_it() -> No
 
 
 def test_a_count_of_the_thing_asked_is_graded_above_other_counts() -> None:
-    from rag.answer.kinds import states
-    from rag.mentions import PassageWords
-
     asked = PassageWords("Quante persone hanno partecipato alla presentazione del 787?", "it")
     said = "L'evento ha visto la partecipazione di 15.000 persone tra dipendenti e clienti."
     assert states("number", said, "it", asked) == 3
@@ -340,9 +324,6 @@ def test_a_count_of_the_thing_asked_is_graded_above_other_counts() -> None:
 
 
 def test_a_year_asked_is_answered_by_a_year() -> None:
-    from rag.answer.kinds import states
-    from rag.mentions import PassageWords
-
     asked = PassageWords("In che anno Boeing prevede di consegnare il sostituto del 747?", "it")
     assert states("time", "A oggi, sono stati ricevuti 149 ordini.", "it", asked) == 0
     assert states("time", "La cerimonia si è svolta il 18 gennaio.", "it", asked) == 0
@@ -356,9 +337,6 @@ def test_a_year_asked_is_answered_by_a_year() -> None:
 
 
 def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
-    from rag.answer.kinds import states
-    from rag.mentions import PassageWords
-
     asked = PassageWords("When did they attack it?", "en")
     sentence = "I combattenti del JNIM hanno attaccato all'alba la base militare di Acharan."
     assert states("time", sentence, "it", asked) == 2
@@ -366,10 +344,6 @@ def test_a_time_of_day_states_when_beside_the_articles_date() -> None:
 
 
 def test_a_persons_name_is_neither_a_country_nor_a_group() -> None:
-    from rag.answer.kinds import names_in, states
-    from rag.mentions import PassageWords
-    from rag.question import wants
-
     # an Italian sentence that opens with an elided article names nothing by it
     assert (
         names_in("L'ufficio del governatore ha riferito che diciannove erano agenti.", "it") == []
@@ -394,9 +368,6 @@ def test_a_persons_name_is_neither_a_country_nor_a_group() -> None:
 
 
 def test_who_leads_wants_a_name_beside_a_word_of_leading() -> None:
-    from rag.answer.kinds import states
-    from rag.mentions import PassageWords
-
     asked = PassageWords("Who leads the group that attacked Acharan?", "en")
     named_only = "I combattenti del JNIM, legati ad al-Qaeda, hanno attaccato la base di Acharan."
     assert states("leader", named_only, "it", asked) == 0  # names the group, not its leader
@@ -510,7 +481,6 @@ def test_a_sum_the_article_says_was_not_disclosed_is_not_stated() -> None:
 def test_a_follow_up_that_names_something_is_answered_about_it() -> None:
     from dataclasses import replace
 
-    from rag.question import analyse
     from rag.words import Term
 
     text = (
