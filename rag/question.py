@@ -163,7 +163,12 @@ def terms(question: str, lang: str) -> tuple[Term, ...]:
             if not _date_part(tokens, i):
                 found.append(Term(word, "number"))
             continue
-        opening = i == 0 or question[:start].rstrip().endswith((".", "?", "!", ":", "\n"))
+        before = question[:start].rstrip()
+        opening = i == 0 or before.endswith(("?", "!", ":", "\n"))
+        if before.endswith(".") and not _ABBREVIATION.fullmatch(tokens[i - 1][0]):
+            opening = True  # "…in Syria. And Iraq?", not "St. Thomas"
+        if opening:
+            close()  # a name does not run on into the next sentence
         if _is_capitalised(word):
             # a sentence's first word is a name only when it is an acronym or a name runs on
             runs_on = _is_capitalised(nxt) or nxt.lower().startswith(("al-", "el-", "ad-", "as-"))
@@ -173,6 +178,8 @@ def terms(question: str, lang: str) -> tuple[Term, ...]:
             if not run and lang == "en" and _adjective(word, nxt):
                 continue  # "Syrian army", "Western ambassadors"
             run.append(word)
+            if _POSSESSIVE.search(raw):
+                close()  # "Ford's St. Thomas plant": Ford, then St. Thomas
         elif run and word.lower() in _PARTICLES and nxt:
             if _is_capitalised(nxt) or nxt.lower().startswith(("al-", "el-", "ad-", "as-")):
                 run.append(word)
@@ -205,9 +212,13 @@ def _adjective(word: str, nxt: str) -> bool:
     return zipf_frequency(word, "en") > 0 and not is_country(word)
 
 
+_POSSESSIVE = re.compile(r"['’]s$")
+_ABBREVIATION = re.compile(r"[A-Z][a-z]{1,2}")  # "St.", "Mt.", "Dr.", "Gen." end no sentence
+
+
 def _bare(token: str) -> str:
     """Without an elided article before it or a possessive after it: "l'Isis", "JNIM's"."""
-    return re.sub(r"['’]s$", "", _ELISION.sub("", token))
+    return _POSSESSIVE.sub("", _ELISION.sub("", token))
 
 
 def _date_part(tokens: list[tuple[str, int]], i: int) -> bool:

@@ -108,3 +108,13 @@ def test_analyse_puts_both_together():
 )
 def test_a_name_with_an_adjectives_ending_stays_a_name(question, expected):
     assert [t.text for t in terms(question, "en")] == expected
+
+
+def test_a_possessive_ends_a_name_and_an_abbreviation_ends_no_sentence():
+    # "Ford's St. Thomas plant" names Ford and St Thomas, not "Ford St"
+    question = "How many workers will lose their jobs at Ford's St. Thomas plant?"
+    assert _texts(question, "en") == ["Ford", "St Thomas"]
+    question = "How much did Ford offer for Renault's Dacia plant?"
+    assert _texts(question, "en") == ["Ford", "Renault", "Dacia"]
+    # a full stop ends a sentence, and a name does not run on into the next one
+    assert _texts("Where is Isis active in Syria. And Iraq?", "en") == ["Isis", "Syria", "Iraq"]
