@@ -103,10 +103,17 @@ _COUNT_WORDS = frozenset(
 )
 # every number word up to twenty but "one"/"uno" (mostly not a count: "one of them")
 _SMALL_NUMBERS = frozenset(w for words in NUMBER_WORDS.values() for w in words[2:])
+# "due to" before a verb schedules ("due to receive its first aircraft"), it gives no cause
+_SCHEDULED = (
+    "be|have|receive|start|begin|take|arrive|meet|open|close|expire|end|hold|fly|enter|visit|"
+    "return|resume|sign|vote|deliver|launch|go|come|make|appear|testify|leave|finish|complete|"
+    "announce|release|publish|travel|land"
+)
 _REASON = re.compile(
-    r"\b(?:because|due\s+to|owing\s+to|in\s+response|response\s+to|in\s+retaliation|"
-    r"retaliation\s+for|in\s+revenge|to\s+avenge|as\s+a\s+result|in\s+protest|aimed\s+at|"
-    r"in\s+order\s+to|the\s+reason|perch[ée]|poich[ée]|a\s+causa|in\s+risposta|"
+    r"\b(?:because|due\s+to(?!\s+(?:" + _SCHEDULED + r")\b)|owing\s+to|in\s+response|"
+    r"response\s+to|in\s+retaliation|retaliation\s+for|in\s+revenge|to\s+avenge|"
+    r"as\s+a\s+result|in\s+protest|aimed\s+at|in\s+order\s+to|the\s+reason|perch[ée]|"
+    r"poich[ée]|a\s+causa|in\s+risposta|"
     r"risposta\s+(?:a|al|alla|alle|ai|agli|all['’])|per\s+vendicare|in\s+seguito\s+a|"
     r"per\s+protesta|allo\s+scopo|al\s+fine\s+di|il\s+motivo|la\s+ragione)",
     re.IGNORECASE,
@@ -435,10 +442,12 @@ def _next_to_asked(
                 continue
             if w[:1].islower() and not titles_only and _asked_word(w, lang, asked):
                 return True
-            # the question's own noun as the title a name runs on from: "Senator John McCain"
-            # for "quale senatore", not a name the question gives ("Air Force" for "the Air
-            # Force") nor a capitalised sentence start ("Emails exchanged among…")
-            run_on = j < i and all(words[k][:1].isupper() for k in range(j, i))
+            # the question's own noun as the title a name runs on from ("Senator John McCain"
+            # for "quale senatore") or ends with ("Pakistan International Airlines" for "which
+            # airline"), not a name the question gives ("Air Force" for "the Air Force") nor a
+            # capitalised sentence start ("Emails exchanged among…")
+            between = range(j, i) if j < i else range(i + 1, j + 1)
+            run_on = all(words[k][:1].isupper() for k in between)
             if run_on and common_word(w) and titles.has_word(w):
                 return True
     return False
@@ -464,10 +473,28 @@ def _asked_word(word: str, lang: str, asked: PassageWords) -> bool:
     )
 
 
+# "which airline", "in quale villaggio", "what registration": the noun a name is asked for
+# at the start of the question or of the follow-up, maybe after a preposition ("In which"):
+# not a relative pronoun ("il deputato che ha denunciato")
+_WHICH = re.compile(
+    r"(?:^|[?.!]\s+)(?:(?:e|and)\s+)?(?:[^\W\d_]+\s+)?(?:which|what|quale|quali|qual|che)\b",
+    re.IGNORECASE,
+)
+
+
 @lru_cache(maxsize=256)
 def _lowered(question: str, lang: str) -> PassageWords:
-    """The words ``question`` writes in lower case: its nouns, not its names."""
-    return PassageWords(" ".join(w for w in _words(question) if w[:1].islower()), lang)
+    """The nouns ``question`` asks a name for: the lower-case words just after its first
+    "which" ("quali motori" in "E quali motori monta? Which airline…", the follow-up before
+    the question it follows), or, without one, every word it writes in lower case. Not its
+    names, nor a name after an elided article ("l'Isis")."""
+    words = [w for w in _words(question) if _ELIDED.sub("", w)[:1].islower()]
+    which = _WHICH.search(question)
+    if which:
+        after = _words(question[which.end() :])[:NEAR]
+        asked = [w for w in after if w[:1].islower() and w.lower() not in stopwords(lang)]
+        words = asked or words
+    return PassageWords(" ".join(words), lang)
 
 
 def common_word(word: str) -> bool:

@@ -303,6 +303,34 @@ def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> No
     assert states("name", "Air Force Minister Hugo Brown resigned.", "en", given) == NEXT_TO_ASKED
 
 
+def test_the_noun_a_name_is_asked_for_is_the_one_after_which() -> None:
+    # a follow-up read with the question it follows asks for engines, not for an airline
+    asked = PassageWords("E quali motori monta? Which airline received the first A380?", "it")
+    said = "Singapore Airlines will be receiving the first four aircraft."
+    assert states("name", said, "en", asked) < NEXT_TO_ASKED
+    # a name after an elided article is a name, not a noun of the question ("l'Isis")
+    asked = PassageWords("Dove è ancora attivo l'Isis in Siria?", "it")
+    said = "Lo Stato Islamico (Isis) ha intensificato i suoi attacchi nella Siria orientale."
+    assert states("place", said, "it", asked) < NEXT_TO_ASKED
+
+
+def test_due_to_before_a_verb_gives_no_reason() -> None:
+    asked = PassageWords("Why did Boeing choose a Sunday to unveil the 787?", "en")
+    said = "The first customer, All Nippon Airways, is due to receive its first aircraft in May."
+    assert states("reason", said, "en", asked) == 0
+    assert states("reason", "The roll-out was delayed due to wiring faults.", "en", asked) == 2
+
+
+def test_a_name_that_ends_with_the_questions_noun_names_what_was_asked() -> None:
+    asked = PassageWords("Which airline is due to receive the first 777-200LR?", "en")
+    # "Pakistan", "International" and "Airlines" are everyday words, but the name ends with
+    # the asked noun written as a title
+    said = "The first of the new airliner will be delivered to Pakistan International Airlines."
+    assert states("name", said, "en", asked) == NEXT_TO_ASKED
+    # the noun after an everyday name, not run on from it, is not its title
+    assert states("name", "Pakistan said the airline would wait.", "en", asked) == 1
+
+
 def test_across_languages_a_name_beside_the_asked_nouns_cognate_names_it() -> None:
     asked = PassageWords("In quale villaggio un raid ha ucciso un combattente americano?", "it")
     said = "The strike on the village of Ghareebeh killed at least 18 fighters."
