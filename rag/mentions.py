@@ -201,6 +201,39 @@ def _country_names() -> tuple[frozenset[str], ...]:
     return tuple(groups)
 
 
+@lru_cache(maxsize=1)
+def _country_index() -> dict[str, int]:
+    """Each country name (lower case, its words spaced) and a number for its country: the
+    names of ``_country_names`` and, for the countries of ALIASES, theirs ("Turkey", pycountry's
+    "Türkiye"; "Washington")."""
+    index = {n: i for i, group in enumerate(_country_names()) for n in group}
+    for group in ALIASES:
+        if group & _ALIASED_COUNTRIES:
+            at = next((index[n] for n in group if n in index), len(index) + len(group))
+            index.update((" ".join(_TOKEN.findall(n)), at) for n in group)
+    return index
+
+
+_ALIASED_COUNTRIES = frozenset({"united states", "united kingdom", "russia", "iran", "turkey"})
+
+
+def countries_in(text: str) -> set[int]:
+    """The countries ``text`` names, written with capitals ("Indonesia", "Stati Uniti"), as
+    their groups in ``_country_names``: "i mali" or "a turkey" name none."""
+    words = re.findall(r"[^\W\d_][\w'’-]*", text)
+    index = _country_index()
+    found = set()
+    for i in range(len(words)):
+        for n in (3, 2, 1):
+            run = words[i : i + n]
+            if len(run) == n and all(w[:1].isupper() for w in run):
+                group = index.get(" ".join(_TOKEN.findall(plain(" ".join(run)))))
+                if group is not None:
+                    found.add(group)
+                    break
+    return found
+
+
 def is_country(name: str) -> bool:
     """Whether ``name`` is a country's English or Italian name ("Iran", "Sudan", "Ciad")."""
     key = " ".join(_TOKEN.findall(plain(name)))

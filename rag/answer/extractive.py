@@ -27,6 +27,13 @@ governatore di Homs?" is answered from the fourth article. On data/eval/news.jso
 questions refused before are answered right; no outcome of the MEANTIME sets, the three
 conversation sets or no_answer.jsonl changed.
 
+A question about a country is not answered by a sentence about another one: "Quando il Niger
+ha chiuso l'operazione Barkhane?" is not answered by France's announcement, nor "Which
+minister of Mali…?" by Burkina Faso's. A sentence that (with the one before it) names a country
+the question does not, and none of the question's, states nothing of the asked kind, except
+for "where", which another country may well answer. On `sample.jsonl` one wrong answer became
+a refusal (the Niger question); no other outcome of the eight sets or no_answer.jsonl changed.
+
 In a conversation, a follow-up that names something ("And at Mashhad?", ``QuestionInfo.focus``)
 is led by a sentence that names it (or follows one that does): the Armenia crash does not
 answer how many died at Mashhad, however like the question it is.
@@ -44,12 +51,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..embedding import Embedder, VectorCache
-from ..mentions import PassageWords, mentions
+from ..mentions import PassageWords, countries_in, mentions
 from ..question import QuestionInfo, analyse
 from ..retrieval import YEARS, TimeRange
 from ..sentences import sentence_spans
@@ -110,6 +117,21 @@ def _about(
     text = f"{before.text} {s.text}" if before else s.text
     said = PassageWords(text, passages[s.passage].lang)
     return all(mentions(said, t, qlang) for t in names)
+
+
+def _elsewhere(
+    s: _Sentence, sentences: Sequence[_Sentence], passages: Sequence[Passage],
+    countries: Sequence[Term], qlang: str,
+) -> bool:  # fmt: skip
+    """Whether ``s`` (with the sentence before it) is about another country than the
+    question's: it names one the question does not, and none of the question's."""
+    before = _before(s, sentences)
+    text = f"{before.text} {s.text}" if before else s.text
+    said = PassageWords(text, passages[s.passage].lang)
+    if any(mentions(said, t, qlang) for t in countries):
+        return False
+    asked = set().union(*(countries_in(t.text) for t in countries))
+    return bool(countries_in(text) - asked)
 
 
 def _names_all(p: Passage, info: QuestionInfo, lang: str) -> bool:
@@ -197,6 +219,16 @@ class ExtractiveAnswerer:
                 sentences += self._sentences(top, later, info, asked)
         if not sentences:
             return []
+        countries = [t for t in info.names if countries_in(t.text)]
+        if info.wants not in (None, "place") and countries:
+            # "minister of transport for Indonesia" does not say who Malaysia's is; "where"
+            # may well be answered by another country ("assembled in Toulouse, France" before
+            # production moves to the United States)
+            sentences = [
+                replace(s, fits=0) if s.fits and _elsewhere(s, sentences, top, countries, lang)
+                else s
+                for s in sentences
+            ]  # fmt: skip
         if any(not s.headline for s in sentences):  # the headline restates, the body tells
             sentences = [s for s in sentences if not s.headline]
         q_tokens = set(tokenize(question, lang))

@@ -557,3 +557,25 @@ def test_the_judge_chooses_the_lead_among_every_sentence_of_the_asked_kind() -> 
     assert any("Paris" in s for s in picked)  # the judge read it and chose it
     assert any("Tianjin" in s for s in picked)  # the best-graded sentence is quoted too
     assert judge.read and all(len(batch) == 3 for batch in judge.read)  # read once, all three
+
+
+def test_a_sentence_about_another_country_does_not_answer() -> None:
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    text = (
+        "France announced on Wednesday the formal end of Operation Barkhane, which had "
+        "deployed French troops across the Sahel since 2014. Niger has hosted French forces "
+        "since the withdrawal from Mali."
+    )
+    barkhane = _article("b", "Barkhane ends", text, "2022-11-09")
+    # the end of Barkhane is France's, not Niger's: nothing says when Niger ended it
+    assert (
+        answerer.select("Quando il Niger ha chiuso l'operazione Barkhane?", "it", [barkhane]) == []
+    )
+    # asked about France, the same sentence answers
+    assert answerer.select("Quando la Francia ha chiuso l'operazione Barkhane?", "it", [barkhane])
+    # "where" may well be answered by another country
+    assembly = _article(
+        "k", "Tankers", "The first four aircraft will be assembled in Toulouse, France.", None
+    )
+    q = "Where will the first tankers be assembled before production moves to the United States?"
+    assert answerer.select(q, "en", [assembly])
