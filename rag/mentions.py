@@ -184,6 +184,19 @@ def _stems_of(token: str) -> tuple[str, str]:
     return _stemmer("it").stemWord(token), _stemmer("en").stemWord(token)
 
 
+# the names news writes that ISO 3166 and its Italian translation do not give ("Malesia" is
+# "Malaysia" in pycountry's Italian)
+_EVERYDAY_NAMES = {
+    "MY": ("Malesia",),
+    "KR": ("Corea del Sud",),
+    "KP": ("Corea del Nord",),
+    "CZ": ("Czech Republic", "Repubblica Ceca"),
+    "PS": ("Palestine", "Palestina"),
+    "NL": ("Holland", "Olanda"),
+    "CI": ("Ivory Coast", "Costa d'Avorio"),
+}
+
+
 @lru_cache(maxsize=1)
 def _country_names() -> tuple[frozenset[str], ...]:
     """Every country's English and Italian names ("Chad" / "Ciad", "Jordan" / "Giordania"),
@@ -197,6 +210,7 @@ def _country_names() -> tuple[frozenset[str], ...]:
     for country in pycountry.countries:
         names = {country.name, getattr(country, "common_name", country.name)}
         names |= {italian.gettext(n) for n in list(names)}
+        names |= set(_EVERYDAY_NAMES.get(country.alpha_2, ()))
         groups.append(frozenset(" ".join(_TOKEN.findall(plain(n))) for n in names))
     return tuple(groups)
 
@@ -218,15 +232,15 @@ _ALIASED_COUNTRIES = frozenset({"united states", "united kingdom", "russia", "ir
 
 
 def countries_in(text: str) -> set[int]:
-    """The countries ``text`` names, written with capitals ("Indonesia", "Stati Uniti"), as
-    their groups in ``_country_names``: "i mali" or "a turkey" name none."""
+    """The countries ``text`` names, written with a capital ("Indonesia", "Corea del Sud"),
+    as numbers (``_country_index``): "i mali" or "a turkey" name none."""
     words = re.findall(r"[^\W\d_][\w'’-]*", text)
     index = _country_index()
     found = set()
     for i in range(len(words)):
-        for n in (3, 2, 1):
+        for n in (4, 3, 2, 1):
             run = words[i : i + n]
-            if len(run) == n and all(w[:1].isupper() for w in run):
+            if len(run) == n and run[0][:1].isupper():
                 group = index.get(" ".join(_TOKEN.findall(plain(" ".join(run)))))
                 if group is not None:
                     found.add(group)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from rag.mentions import PassageWords, mentions, translatable, unmentioned
+from rag.mentions import PassageWords, countries_in, mentions, translatable, unmentioned
 from rag.words import Term
 
 BADIA_EN = PassageWords(
@@ -80,3 +80,17 @@ def test_a_word_with_an_apostrophe_is_the_words_of_the_text_it_joins():
     asked = PassageWords("Come si chiamavano? How many fugitives were executed at Sha'fah?", "it")
     assert asked.has_word("Sha’fah") and asked.has_word("Sha'fah")
     assert not asked.has_word("Sha’ar") and not asked.has_word("Deir Ezzor")
+
+
+def test_countries_are_known_by_the_names_news_writes():
+    # "Malesia" is not pycountry's Italian name, but it is the country: an English passage
+    # mentions it only as Malaysia
+    malesia = Term("Malesia", "name")
+    assert mentions(PassageWords("Malaysia Airlines flew on.", "en"), malesia, "it")
+    assert not mentions(PassageWords("The minister of Indonesia spoke.", "en"), malesia, "it")
+    # a country is written with a capital, and its name may hold small words
+    assert countries_in("Corea del Sud e Costa d'Avorio") == countries_in(
+        "South Korea, Ivory Coast"
+    )
+    assert len(countries_in("Corea del Sud e Costa d'Avorio")) == 2
+    assert countries_in("i mali della guerra") == set()
