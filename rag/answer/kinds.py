@@ -320,6 +320,12 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             money = [i for i, w in enumerate(said) if _CURRENCY.fullmatch(w)]
             at = _count_at(said, asked)
             return 2 if any(abs(i - j) <= NEAR_MONEY for i in at for j in money) else 0
+        counted = _counted(asked.raw, asked.lang)
+        if at and counted is not None and not any(_CURRENCY.fullmatch(t) for t in counted.tokens):
+            # "How many employees…?" is not answered by "16,6 miliardi di dollari"
+            said = _words(_SYMBOL.sub(" dollars ", sentence))
+            if _sums(said, _count_at(said, asked)):
+                return 0
         if at and _DEATH.search(asked.text):
             # "How many soldiers were killed?" is answered by a count of the dead, not by
             # "tens of thousands of auxiliaries" in the same article
@@ -352,6 +358,37 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
                 return 2
         return 2 if re.search(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", sentence) else 0
     return 0
+
+
+# what stands between a count and its currency: "16,6 miliardi di dollari", "$ 1.4 bn"
+_MAGNITUDE = re.compile(
+    r"(?:\d+|thousands?|millions?|billions?|trillions?|bn|mn|mln|m|k|mila|milion[ei]|"
+    r"miliard[oi]|of|di|de)",
+    re.IGNORECASE,
+)
+
+
+def _sums(words: list[str], counts: list[int]) -> bool:
+    """Whether every count is a sum of money ("20,000" is the words 20 and 000: one count)."""
+    runs = [[i] for i in counts if i - 1 not in counts]
+    for run in runs:
+        while run[-1] + 1 in counts:
+            run.append(run[-1] + 1)
+    return bool(runs) and all(_a_sum(words, run[0], run[-1]) for run in runs)
+
+
+def _a_sum(words: list[str], first: int, last: int) -> bool:
+    """Whether the count in ``words[first : last + 1]`` is a sum of money: a currency right
+    before it ("$ 20,000", "US$ 78") or after it with only magnitudes between ("16,6 miliardi
+    di dollari")."""
+    if first > 0 and _CURRENCY.fullmatch(words[first - 1]):
+        return True
+    for w in words[last + 1 :]:
+        if _CURRENCY.fullmatch(w):
+            return True
+        if not _MAGNITUDE.fullmatch(w):
+            return False
+    return False
 
 
 def _money_asked(question: str) -> bool:

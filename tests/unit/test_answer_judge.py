@@ -579,3 +579,16 @@ def test_a_sentence_about_another_country_does_not_answer() -> None:
     )
     q = "Where will the first tankers be assembled before production moves to the United States?"
     assert answerer.select(q, "en", [assembly])
+
+
+def test_a_count_of_things_is_not_answered_by_a_sum_of_money() -> None:
+    asked = PassageWords("How many US employees will GM offer voluntary buyouts to?", "en")
+    loan = "General Motors ha chiesto prestiti al governo per 16,6 miliardi di dollari."
+    assert states("number", loan, "it", asked) == 0
+    assert states("number", "Each worker gets $ 20,000 and a voucher.", "en", asked) == 0
+    # a count of people beside a sum still states one
+    said = "GM offered buyouts to 22.000 dipendenti, at $ 140,000 each."
+    assert states("number", said, "it", asked) == 2
+    # and a count of dollars asked is answered by a sum
+    dollars = PassageWords("How many dollars did GM lose in 2005?", "en")
+    assert states("number", "GM lost 4.8 billion dollars.", "en", dollars) > 0
