@@ -215,20 +215,21 @@ def _country_names() -> tuple[frozenset[str], ...]:
     return tuple(groups)
 
 
+# the countries among ALIASES' groups, which name them more ways ("Turkey", "Washington")
+_ALIASED_COUNTRIES = frozenset({"united states", "united kingdom", "russia", "iran", "turkey"})
+
+
 @lru_cache(maxsize=1)
 def _country_index() -> dict[str, int]:
     """Each country name (lower case, its words spaced) and a number for its country: the
-    names of ``_country_names`` and, for the countries of ALIASES, theirs ("Turkey", pycountry's
-    "Türkiye"; "Washington")."""
-    index = {n: i for i, group in enumerate(_country_names()) for n in group}
-    for group in ALIASES:
-        if group & _ALIASED_COUNTRIES:
-            at = next((index[n] for n in group if n in index), len(index) + len(group))
-            index.update((" ".join(_TOKEN.findall(n)), at) for n in group)
+    names of ``_country_names`` and, for the countries of ALIASES, theirs too (pycountry calls
+    Turkey "Türkiye")."""
+    groups = _country_names()
+    index = {n: i for i, group in enumerate(groups) for n in group}
+    for k, group in enumerate(g for g in ALIASES if g & _ALIASED_COUNTRIES):
+        at = next((index[n] for n in group if n in index), len(groups) + k)
+        index.update((" ".join(_TOKEN.findall(n)), at) for n in group)
     return index
-
-
-_ALIASED_COUNTRIES = frozenset({"united states", "united kingdom", "russia", "iran", "turkey"})
 
 
 def countries_in(text: str) -> set[int]:
