@@ -113,25 +113,30 @@ def _about(
     names: Sequence[Term], qlang: str,
 ) -> bool:  # fmt: skip
     """Whether ``s``, or the sentence before it, names every one of ``names``."""
+    said = _with_before(s, sentences, passages)
+    return all(mentions(said, t, qlang) for t in names)
+
+
+def _with_before(
+    s: _Sentence, sentences: Sequence[_Sentence], passages: Sequence[Passage]
+) -> PassageWords:
+    """The words of ``s`` and of the sentence before it, which may name what ``s`` is about."""
     before = _before(s, sentences)
     text = f"{before.text} {s.text}" if before else s.text
-    said = PassageWords(text, passages[s.passage].lang)
-    return all(mentions(said, t, qlang) for t in names)
+    return PassageWords(text, passages[s.passage].lang)
 
 
 def _elsewhere(
     s: _Sentence, sentences: Sequence[_Sentence], passages: Sequence[Passage],
-    countries: Sequence[Term], qlang: str,
+    countries: Sequence[Term], asked: set[int], qlang: str,
 ) -> bool:  # fmt: skip
     """Whether ``s`` (with the sentence before it) is about another country than the
-    question's: it names one the question does not, and none of the question's."""
-    before = _before(s, sentences)
-    text = f"{before.text} {s.text}" if before else s.text
-    said = PassageWords(text, passages[s.passage].lang)
+    question's (``countries``, numbered ``asked`` by mentions.countries_in): it names one the
+    question does not, and none of the question's."""
+    said = _with_before(s, sentences, passages)
     if any(mentions(said, t, qlang) for t in countries):
         return False
-    asked = set().union(*(countries_in(t.text) for t in countries))
-    return bool(countries_in(text) - asked)
+    return bool(countries_in(said.raw) - asked)
 
 
 def _names_all(p: Passage, info: QuestionInfo, lang: str) -> bool:
@@ -219,13 +224,16 @@ class ExtractiveAnswerer:
                 sentences += self._sentences(top, later, info, asked)
         if not sentences:
             return []
-        countries = [t for t in info.names if countries_in(t.text)]
+        numbered = {t: countries_in(t.text) for t in info.names}
+        countries = [t for t, found in numbered.items() if found]
         if info.wants not in (None, "place") and countries:
             # "minister of transport for Indonesia" does not say who Malaysia's is; "where"
             # may well be answered by another country ("assembled in Toulouse, France" before
             # production moves to the United States)
+            asked_countries = set().union(*numbered.values())
             sentences = [
-                replace(s, fits=0) if s.fits and _elsewhere(s, sentences, top, countries, lang)
+                replace(s, fits=0)
+                if s.fits and _elsewhere(s, sentences, top, countries, asked_countries, lang)
                 else s
                 for s in sentences
             ]  # fmt: skip
