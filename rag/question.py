@@ -6,9 +6,10 @@
 
 - ``wants`` is the kind of fact a where / who / when / how-many / which-thing question asks
   for: "place", "actor", "leader" ("who leads ISWAP?", "chi guida…": a person in charge),
-  "time", "number", "name" ("which air base", "quale tribù", "come si chiama?", "what is his
-  name?") or "reason" (why, perché,
-  "what was it a response to"); None for what / how and the rest.
+  "time", "number" (how many, quanti, and a quantity asked by its noun: "what price", "what
+  stake", "quale autonomia", "qual è l'apertura alare"), "name" ("which air base", "quale
+  tribù", "come si chiama?", "what is his name?") or "reason" (why, perché, "what was it a
+  response to"); None for what / how and the rest.
   An answer to such a question must state one (rag/answer/extractive.py prefers sentences
   that do).
 - ``terms`` are the specific things the question is about: proper names (a capitalised word
@@ -42,8 +43,12 @@ _WANTS = [
      r"what\s+number\s+of|quant[iaoe]|"
      r"qual\s+è\s+il\s+numero|(?:che|quale)\s+età|"
      r"(?:what|which)\s+(?:was\s+|is\s+|were\s+)?(?:the\s+)?(?:price|cost|value|percentage|"
-     r"share|amount|sum|figure)|(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*"
-     r"(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra)|(?:a\s+)?che\s+prezzo)\b",
+     r"share|stake|proportion|amount|sum|figure|range|distance|length|height|speed|weight|"
+     r"wingspan|capacity)|(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*"
+     r"(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra|autonomia|distanza|"
+     r"lunghezza|altezza|velocità|apertura\s+alare|capacità|peso)|(?:quale|che)\s+(?:prezzo|costo|"
+     r"valore|percentuale|quota|importo|somma|cifra|autonomia|distanza|lunghezza|altezza|"
+     r"velocità|apertura\s+alare|capacità|peso)|(?:a\s+)?che\s+prezzo)\b",
      "number"),
     (r"\b(?:when|(?:what|which)\s+(?:year|date|day|month)|quando|"
      r"(?:che|quale|quali)\s+(?:anno|mese|giorno|data|giorni)|da\s+quando|since\s+when)\b",
@@ -54,7 +59,8 @@ _WANTS = [
      "place"),
     # "who leads ISWAP?", "chi guida l'Esercito dell'Islam?": a person named as in charge
     (r"\b(?:who\s+(?:leads|led|heads|headed|commands|commanded|runs|ran|directs|directed|"
-     r"(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+)?(?:new\s+|current\s+|top\s+)?"
+     r"(?:is|was|are|were)\s+(?:the\s+|its\s+|their\s+|[\w.-]+['’]s\s+)?"
+     r"(?:new\s+|current\s+|top\s+)?"
      r"(?:leader|head|chief|commander|emir|boss|director|president|chairman|ceo|"
      r"chief\s+executive|governor|minister|mayor))|chi\s+(?:guida|guidava|guidò|ha\s+guidato|"
      r"comanda|comandava|dirige|dirigeva|capeggia|capeggiava|(?:è|era|sono|erano|fu)\s+"

@@ -44,6 +44,14 @@ from rag.question import analyse, terms, wants
         ("What price did Apple set for the iPhone 3G?", "number"),  # an amount, not a name
         ("Qual è il valore di catalogo dei 12 Airbus?", "number"),
         ("What share of Chrysler is DaimlerChrysler keeping?", "number"),
+        # a stake, a range, a wingspan is a quantity, not a name
+        ("What stake in Chrysler did Fiat hold in 2011?", "number"),
+        ("Quale autonomia in miglia nautiche avrà il 787?", "number"),
+        ("Quale percentuale degli obbligazionisti doveva accettare?", "number"),
+        ("Qual è l'apertura alare dell'A380?", "number"),
+        ("Quale apertura dei negoziati ha chiesto l'Onu?", "name"),  # an opening, not a span
+        # the title after a possessive: still a person in charge
+        ("Who was Airbus's chief executive when the A380 was unveiled?", "leader"),
         # "which" after a preposition further on asks for a name too
         ("After speaking with which leader did Trump announce the withdrawal?", "name"),
         ("Allen's search grew out of his interest in which war?", "name"),
