@@ -82,11 +82,13 @@ class _Sentence:
 # says the name or the sum is not known (rag/answer/kinds.py ``says_not_known``)
 UNNAMED_AMONG = 3
 
-# a sentence that opens with a pronoun or a demonstrative leans on the one before it
+# a sentence that opens with a pronoun, a demonstrative or a connective of consequence ("As a
+# consequence, they…": what it follows from is the sentence before) leans on the one before it
 _ANAPHOR = re.compile(
     r"^\W*(?:he|she|it|they|this|these|that|those|its|their|his|her|there|such|the latter|"
+    r"as\s+a\s+(?:result|consequence)|consequently|therefore|thus|hence|"
     r"lui|lei|esso|essa|essi|esse|loro|questo|questa|questi|queste|quello|quella|ciò|tale|"
-    r"tali|costui|costoro|è|e['’])(?!\w)",
+    r"tali|costui|costoro|di\s+conseguenza|pertanto|perciò|quindi|è|e['’])(?!\w)",
     re.IGNORECASE,
 )
 

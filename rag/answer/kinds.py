@@ -112,8 +112,9 @@ _SCHEDULED = (
 _REASON = re.compile(
     r"\b(?:because|due\s+to(?!\s+(?:" + _SCHEDULED + r")\b)|owing\s+to|in\s+response|"
     r"response\s+to|in\s+retaliation|retaliation\s+for|in\s+revenge|to\s+avenge|"
-    r"as\s+a\s+result|in\s+protest|aimed\s+at|in\s+order\s+to|the\s+reason|perch[ée]|"
-    r"poich[ée]|a\s+causa|in\s+risposta|"
+    r"as\s+a\s+result|(?:as\s+a\s+|in\s+)consequence\s+of|"
+    r"in\s+protest|aimed\s+at|in\s+order\s+to|the\s+reason|perch[ée]|"
+    r"poich[ée]|a\s+causa|in\s+risposta|(?:come\s+|in\s+)conseguenza\s+d|a\s+seguito\s+d|"
     r"risposta\s+(?:a|al|alla|alle|ai|agli|all['’])|per\s+vendicare|in\s+seguito\s+a|"
     r"per\s+protesta|allo\s+scopo|al\s+fine\s+di|il\s+motivo|la\s+ragione)",
     re.IGNORECASE,

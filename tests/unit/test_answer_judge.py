@@ -321,6 +321,17 @@ def test_due_to_before_a_verb_gives_no_reason() -> None:
     assert states("reason", "The roll-out was delayed due to wiring faults.", "en", asked) == 2
 
 
+def test_a_consequence_of_gives_a_reason() -> None:
+    asked = PassageWords("Why did Isis militants at Sha'fah start fighting each other?", "en")
+    said = "The fight started as a consequence of the formation of two factions in the group."
+    assert states("reason", said, "en", asked) == 2
+    said = "Lo scontro è scoppiato a seguito dell'esecuzione di sette jihadisti."
+    assert states("reason", said, "it", asked) == 2
+    # "following" is as often a time or a place ("Smoke is seen following a US airstrike")
+    said = "Smoke is seen following a US airstrike on western Raqqa."
+    assert states("reason", said, "en", asked) == 0
+
+
 def test_a_name_that_ends_with_the_questions_noun_names_what_was_asked() -> None:
     asked = PassageWords("Which airline is due to receive the first 777-200LR?", "en")
     # "Pakistan", "International" and "Airlines" are everyday words, but the name ends with
@@ -592,3 +603,17 @@ def test_a_count_of_things_is_not_answered_by_a_sum_of_money() -> None:
     # and a count of dollars asked is answered by a sum
     dollars = PassageWords("How many dollars did GM lose in 2005?", "en")
     assert states("number", "GM lost 4.8 billion dollars.", "en", dollars) > 0
+
+
+def test_a_sentence_of_consequence_is_quoted_with_the_one_it_follows_from() -> None:
+    text = (
+        "Isis is imploding at Deir Ezzor. Some wanted to execute the deserters, but others "
+        "were against this. As a consequence, they passed from words to action because the "
+        "group split and a firefight started."
+    )
+    seed = _article("s", "Isis implodes", text, None)
+    q = "Why did Isis militants start fighting each other?"
+    picked = [s.text for s in ExtractiveAnswerer(HashEmbedder(), max_sentences=1).select(
+        q, "en", [seed])]  # fmt: skip
+    assert picked[-1].startswith("As a consequence")  # the one sentence that gives a reason
+    assert any("deserters" in s for s in picked)  # and what it is the consequence of
