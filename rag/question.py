@@ -74,6 +74,12 @@ _WANTS = [
      r"(?:leader|head|chief|commander|emir|boss|director|president|chairman|ceo|"
      r"chief\s+executive|governor|minister|mayor))\b",
      "leader"),
+    # "Which transport minister…?", "Con quale ministro degli Esteri…?": a minister, governor
+    # or mayor is named beside the title, as "Who is the minister…?" is answered (a president
+    # is as often named bare: "Carter", so "which president" stays a name)
+    (r"^\W*(?:(?:in|a|di|da|con|per|with|by|of|to|for|from)\s+)?(?:which|what|quale|quali|che)\s+"
+     r"(?:[^\W\d_]+\s+)?(?:ministers?|ministr[oi]|governors?|governator[ei]|mayors?|sindac[oi])\b",
+     "leader"),
     (r"\b(?:who|whom|whose|chi|da\s+chi|a\s+chi|con\s+chi)\b", "actor"),
     (r"\b(?:why|for\s+what\s+reason|what\s+(?:\S+\s+){0,8}?(?:a\s+)?(?:response|reaction|"
      r"retaliation)\s+(?:to|for)|perch[ée]|come\s+mai|per\s+quale\s+(?:motivo|ragione)|"

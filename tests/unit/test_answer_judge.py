@@ -617,3 +617,18 @@ def test_a_sentence_of_consequence_is_quoted_with_the_one_it_follows_from() -> N
         q, "en", [seed])]  # fmt: skip
     assert picked[-1].startswith("As a consequence")  # the one sentence that gives a reason
     assert any("deserters" in s for s in picked)  # and what it is the consequence of
+
+
+def test_which_minister_is_answered_by_a_name_beside_the_title() -> None:
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    attack = _article(
+        "a", "Acharan", "JNIM fighters attacked the Acharan base near Timbuktu on Tuesday.", None
+    )
+    q = "Quale ministro della difesa del Mali ha parlato dell'attacco di Acharan?"
+    assert answerer.select(q, "it", [attack]) == []  # names an attacker, no minister
+    said = (
+        "JNIM fighters attacked the Acharan base. Defence Minister Sadio Camara said the "
+        "attack on Acharan was repelled."
+    )
+    minister = _article("m", "Acharan", said, None)
+    assert any("Camara" in s.text for s in answerer.select(q, "it", [minister]))

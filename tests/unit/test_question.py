@@ -50,6 +50,11 @@ from rag.question import analyse, terms, wants
         ("Quale percentuale degli obbligazionisti doveva accettare?", "number"),
         ("Qual è l'apertura alare dell'A380?", "number"),
         ("Quale apertura dei negoziati ha chiesto l'Onu?", "name"),  # an opening, not a span
+        # a minister, governor or mayor asked is named beside the title; a president often bare
+        ("Quale ministro della difesa del Mali ha parlato dell'attacco?", "leader"),
+        ("Con quale ministro degli Esteri ha parlato Zarif?", "leader"),
+        ("Which transport minister urged airlines not to buy European planes?", "leader"),
+        ("Di quale presidente americano Brzezinski fu consigliere?", "name"),
         # the title after a possessive: still a person in charge
         ("Who was Airbus's chief executive when the A380 was unveiled?", "leader"),
         # "which" after a preposition further on asks for a name too
