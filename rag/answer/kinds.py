@@ -7,7 +7,9 @@ Tabqa air base fell" answers it. The kinds (rag/question.py ``wants``):
   and English; without a tagger a place and a person look alike, so either counts), but not a
   country or an organisation of the alias table when a person's name is asked ("What is his
   name?", "Come si chiamava?"), and not a sentence's first word with an elided article
-  ("L'ufficio");
+  ("L'ufficio"); asked by a role ("Who was the pilot?", "Chi è il portavoce di…?"), a name
+  beside a word of the question, after a word of naming ("identified as", "called"), or in a
+  sentence of the question's language that names the role;
 - "number": a count, in digits or words ("seven", "sette", "decine", "hundreds"), not a year
   and not a number the question already has; beside a word of dying when the question asks
   about the dead, beside a word of age ("aged", "anni") when it asks how old, beside a
@@ -166,6 +168,23 @@ _PERSON_NAME = re.compile(
     r"\b(?:suo|loro|suoi)\s+nom[ei]\b",
     re.IGNORECASE,
 )
+# a person or a thing asked by its role or noun ("Who was the pilot?", "Chi è il portavoce di
+# Force Ouvrière…?", "Come si chiamava la sposa?", "What is the name of the SDF operation…?")
+# is named beside that noun or another word of the question ("the pilot, Captain Wong"), or
+# after a word of naming in a sentence that has one ("The pilot was identified as Squadron
+# Leader Dilokrit Pattavee", "a restructuring program, called Power8"), not anywhere in a
+# sentence about the same story (matched against the question's plain text)
+_ROLE_ASKED = re.compile(
+    r"\bwho\s+(?:is|was|are|were)\s+the\b|\bwhat\s+(?:is|was)\s+the\s+names?\s+of\s+the\b|"
+    r"\bchi\s+(?:è|e|era|sono|erano|fu)\s+(?:il|lo|la|l['’]|i|gli|le)\b|"
+    r"\bcome\s+si\s+chiam(?:a|ava|ano|avano)\s+(?:il|lo|la|l['’]|i|gli|le)\b",
+    re.IGNORECASE,
+)
+_NAMING = re.compile(
+    r"(?:called|named|dubbed|identified|known|chiamat[oaie]|denominat[oaie]|battezzat[oaie]|"
+    r"identificat[oaie]|not[oaie]|nome)",
+    re.IGNORECASE,
+)
 # a sentence that says the name is not known: "His name is still unknown to authorities", "il
 # suo nome non è stato reso noto", "la sua identità non è nota"
 _UNNAMED = re.compile(
@@ -301,16 +320,22 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         new = new_names(wants, sentence, lang, asked)
         if not new:
             return 0
+        role = wants != "place" and bool(_ROLE_ASKED.search(asked.text))
         rare = {w for w in new if not common_word(w)}
         if not rare:
             # an everyday name beside the question's noun written as a title ("Senator John
             # McCain" for "quale senatore") names what was asked all the same
             titled = _next_to_asked(words, set(new), lang, asked, titles_only=True)
-            return NEXT_TO_ASKED if titled else 1
+            return NEXT_TO_ASKED if titled else 0 if role else 1
         # more places or actors named answer "where" and "who" more fully; a name next to the
         # question's own noun answers "which air base" exactly
         many = min(len(rare), MANY_NAMES) - 1
-        return (NEXT_TO_ASKED if _next_to_asked(words, rare, lang, asked) else 2) + many
+        if _next_to_asked(words, rare, lang, asked):
+            return NEXT_TO_ASKED + many
+        if role:
+            named = _named_after(words, rare, lang, asked) or _role_said(words, lang, asked)
+            return NEXT_TO_ASKED + many if named else 0
+        return 2 + many
     if wants == "number":
         at = _count_at(words, asked)
         if at and _AGE_ASKED.search(asked.text):
@@ -488,6 +513,37 @@ def _next_to_asked(
             run_on = all(words[k][:1].isupper() for k in between)
             if run_on and common_word(w) and titles.has_word(w):
                 return True
+    return False
+
+
+def _role_said(words: list[str], lang: str, asked: PassageWords) -> bool:
+    """In the question's language, the sentence names the role asked: the question's first
+    lower-case word after "who was the", "chi era il" ("pilota": "L'identificazione del
+    pilota ha rivelato che si trattava del capo squadriglia Dilokrit Pattavee")."""
+    m = _ROLE_ASKED.search(asked.raw)
+    if m is None or lang != asked.lang:
+        return False
+    after = [w for w in _words(asked.raw[m.end() :]) if w.lower() not in stopwords(lang)]
+    if not after or not after[0][:1].islower():
+        return False
+    role = PassageWords(after[0], lang)
+    return any(role.has_word(w) for w in words if w[:1].islower())
+
+
+def _named_after(words: list[str], rare: set[str], lang: str, asked: PassageWords) -> bool:
+    """A rare name right after a word of naming ("identified as Squadron Leader Dilokrit",
+    "called Power8": only capitalised words between) in a sentence that has a lower-case word
+    of the question ("pilot" for "pilota")."""
+    if not any(w[:1].islower() and len(w) > 3 and _asked_word(w, lang, asked) for w in words):
+        return False
+    for i, w in enumerate(words):
+        if not _NAMING.fullmatch(w):
+            continue
+        for later in words[i + 1 :]:
+            if later in rare:
+                return True
+            if not (later[:1].isupper() or later.lower() in ("as", "come")):
+                break
     return False
 
 

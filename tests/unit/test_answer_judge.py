@@ -632,3 +632,21 @@ def test_which_minister_is_answered_by_a_name_beside_the_title() -> None:
     )
     minister = _article("m", "Acharan", said, None)
     assert any("Camara" in s.text for s in answerer.select(q, "it", [minister]))
+
+
+def test_a_person_asked_by_role_is_named_beside_it() -> None:
+    pilot = PassageWords("Chi era il pilota del Gripen precipitato?", "it")
+    said = "The pilot was identified as Squadron Leader Dilokrit Pattavee."
+    assert states("actor", said, "en", pilot) >= NEXT_TO_ASKED  # after a word of naming
+    said = "Singapore Airlines says that it will be compensated by Airbus."
+    assert states("actor", said, "en", pilot) == 0  # names someone, not the pilot
+    # in the question's language, a sentence that names the role names whoever it gives
+    said = "L'identificazione del pilota ha rivelato che si trattava del capo Dilokrit Pattavee."
+    assert states("actor", said, "it", pilot) >= NEXT_TO_ASKED
+    # a spokesman beside his role, in the question's language
+    asked = PassageWords("Chi è il portavoce di Force Ouvrière?", "it")
+    said = "Il portavoce Jean-Pierre Mercier ha criticato i tagli."
+    assert states("actor", said, "it", asked) >= NEXT_TO_ASKED
+    # "who attacked…" is not asked by a role: any name not in the question answers
+    attack = PassageWords("Chi ha attaccato la base di Acharan?", "it")
+    assert states("actor", "JNIM fighters stormed the camp.", "en", attack) == 2
