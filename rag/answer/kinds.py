@@ -275,8 +275,14 @@ _RELATIVE_TIME = frozenset([
 # fmt: on
 
 
+# Italian writes a deputy's title as one word ("vicepresidente"), English as two ("vice
+# president", lower case: "Vice President Dick Cheney" is a name): read as one, a vice
+# president is neither a president nor a name
+_VICE = re.compile(r"\bvice[\s-]+(?=[a-z])")
+
+
 def _words(sentence: str) -> list[str]:
-    return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(sentence)]
+    return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(_VICE.sub("vice", sentence))]
 
 
 _ARTICLE = re.compile(r"^(?:al|el|ad|as|ash|ez|an|ar|at)-(?=[A-Z])")
@@ -430,6 +436,12 @@ def _titles_answering(question: str) -> re.Pattern[str]:
     said = [p for w in _words(question) for p in _PARTS.split(w)]
     named = [t.pattern for t in _TITLES if any(t.fullmatch(p) for p in said)]
     return re.compile("|".join(named), re.IGNORECASE) if named else _LEAD
+
+
+def names_a_title(question: str) -> bool:
+    """Whether ``question`` asks for the holder of a title it names ("Quale ministro della
+    difesa…?", "Who is the governor of…?"), not for whoever is in charge ("Chi guida…?")."""
+    return _titles_answering(question) is not _LEAD
 
 
 _HOW_MANY = re.compile(r"\b(?:how\s+many|quant[ie])\s+((?:[^\W\d_][\w'-]*\s*){1,3})", re.IGNORECASE)

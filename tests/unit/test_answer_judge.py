@@ -650,3 +650,12 @@ def test_a_person_asked_by_role_is_named_beside_it() -> None:
     # "who attacked…" is not asked by a role: any name not in the question answers
     attack = PassageWords("Chi ha attaccato la base di Acharan?", "it")
     assert states("actor", "JNIM fighters stormed the camp.", "en", attack) == 2
+
+
+def test_a_joined_vice_title_is_read_in_the_two_english_words() -> None:
+    asked = PassageWords("Chi è il vicepresidente vendite e marketing di Ford?", "it")
+    said = "said Ken Czubay, Ford's vice president of sales and marketing."
+    assert states("actor", said, "en", asked) >= NEXT_TO_ASKED
+    # a vice president is not the president asked ("Tom LaSorda, the president of Chrysler")
+    said = "Tom LaSorda, the president of Chrysler, announced the plan."
+    assert states("actor", said, "en", asked) == 0
