@@ -29,6 +29,7 @@ import numpy as np
 
 from .answer import Answerer, declines, may_decline
 from .answer.citations import guard
+from .answer.kinds import names_a_title
 from .answer.messages import asked_kind, format_date, text
 from .archive.lexical import LexicalIndex
 from .embedding import Embedder
@@ -523,7 +524,10 @@ def _not_stated(question: Question) -> Refusal:
     """The answerer found no sentence stating the asked fact: say which kind, and about what
     ("The articles found on “Djibo” do not say how many or how much.")."""
     info = question.info
-    return Refusal("answerer", tuple(t.text for t in info.names), wants=info.wants)
+    wants = info.wants
+    if wants == "leader" and names_a_title(question.text):
+        wants = "actor"  # "do not say who", not "who is in charge", of a minister asked
+    return Refusal("answerer", tuple(t.text for t in info.names), wants=wants)
 
 
 def _in_conversation(why: Refusal, question: Question) -> Refusal:

@@ -200,6 +200,8 @@ def test_a_near_topic_question_about_something_no_article_names_is_refused(engin
     [
         ("Who leads the group that attacked Acharan?", "do not say who is in charge"),
         ("Chi guida il gruppo che ha attaccato la base di Acharan?", "non dicono chi è a capo"),
+        # a title asked: the articles do not say who holds it (not "who is in charge")
+        ("Quale ministro del Mali ha parlato dell'attacco di Acharan?", "non dicono chi."),
     ],
 )
 def test_who_leads_a_group_the_articles_only_name_is_not_answered_with_the_attack(
