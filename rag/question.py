@@ -44,11 +44,9 @@ _WANTS = [
      r"qual\s+è\s+il\s+numero|(?:che|quale)\s+età|"
      r"(?:what|which)\s+(?:was\s+|is\s+|were\s+)?(?:the\s+)?(?:price|cost|value|percentage|"
      r"share|stake|proportion|amount|sum|figure|range|distance|length|height|speed|weight|"
-     r"wingspan|capacity)|(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*"
-     r"(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra|autonomia|distanza|"
-     r"lunghezza|altezza|velocità|apertura\s+alare|capacità|peso)|(?:quale|che)\s+(?:prezzo|costo|"
-     r"valore|percentuale|quota|importo|somma|cifra|autonomia|distanza|lunghezza|altezza|"
-     r"velocità|apertura\s+alare|capacità|peso)|(?:a\s+)?che\s+prezzo)\b",
+     r"wingspan|capacity)|(?:(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*|"
+     r"(?:quale|che)\s+)(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra|autonomia|"
+     r"distanza|lunghezza|altezza|velocità|apertura\s+alare|capacità|peso)|(?:a\s+)?che\s+prezzo)\b",
      "number"),
     (r"\b(?:when|(?:what|which)\s+(?:year|date|day|month)|quando|"
      r"(?:che|quale|quali)\s+(?:anno|mese|giorno|data|giorni)|da\s+quando|since\s+when)\b",

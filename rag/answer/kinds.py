@@ -326,7 +326,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         new = new_names(wants, sentence, lang, asked)
         if not new:
             return 0
-        role = wants != "place" and bool(_ROLE_ASKED.search(asked.text))
+        role = wants != "place" and _role_asked(asked.text)
         rare = {w for w in new if not common_word(w)}
         if not rare:
             # an everyday name beside the question's noun written as a title ("Senator John
@@ -339,8 +339,8 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         if _next_to_asked(words, rare, lang, asked):
             return NEXT_TO_ASKED + many
         if role:
-            named = _named_after(words, rare, lang, asked) or _role_said(words, lang, asked)
-            return NEXT_TO_ASKED + many if named else 0
+            beside = _named_after(words, rare, lang, asked) or _role_said(words, lang, asked)
+            return NEXT_TO_ASKED + many if beside else 0
         return 2 + many
     if wants == "number":
         at = _count_at(words, asked)
@@ -528,18 +528,30 @@ def _next_to_asked(
     return False
 
 
+@lru_cache(maxsize=256)
+def _role_asked(question: str) -> bool:
+    """Whether ``question`` (its plain text) asks for someone by a role (``_ROLE_ASKED``):
+    read once per question, not once per sentence."""
+    return bool(_ROLE_ASKED.search(question))
+
+
+@lru_cache(maxsize=256)
+def _role_word(question: str, lang: str) -> PassageWords | None:
+    """The role ``question`` asks for: its first lower-case word after "who was the", "chi
+    era il" ("pilota"); None when a name comes first."""
+    m = _ROLE_ASKED.search(question)
+    if m is None:
+        return None
+    after = [w for w in _words(question[m.end() :]) if w.lower() not in stopwords(lang)]
+    return PassageWords(after[0], lang) if after and after[0][:1].islower() else None
+
+
 def _role_said(words: list[str], lang: str, asked: PassageWords) -> bool:
-    """In the question's language, the sentence names the role asked: the question's first
-    lower-case word after "who was the", "chi era il" ("pilota": "L'identificazione del
-    pilota ha rivelato che si trattava del capo squadriglia Dilokrit Pattavee")."""
-    m = _ROLE_ASKED.search(asked.raw)
-    if m is None or lang != asked.lang:
-        return False
-    after = [w for w in _words(asked.raw[m.end() :]) if w.lower() not in stopwords(lang)]
-    if not after or not after[0][:1].islower():
-        return False
-    role = PassageWords(after[0], lang)
-    return any(role.has_word(w) for w in words if w[:1].islower())
+    """In the question's language, the sentence names the role asked ("pilota":
+    "L'identificazione del pilota ha rivelato che si trattava del capo squadriglia Dilokrit
+    Pattavee")."""
+    role = _role_word(asked.raw, asked.lang) if lang == asked.lang else None
+    return role is not None and any(role.has_word(w) for w in words if w[:1].islower())
 
 
 def _named_after(words: list[str], rare: set[str], lang: str, asked: PassageWords) -> bool:
