@@ -134,7 +134,7 @@ class PassageWords:
         """The tokens' Italian and English stems, made when first asked for: most lookups
         end at a token, a phrase or an alias."""
         if self._stems is None:
-            self._stems = frozenset(s for t in self.tokens for s in _stems_of(t))
+            self._stems = frozenset(s for t in self.tokens for s in stems_of(t))
         return self._stems
 
     def has_word(self, word: str) -> bool:
@@ -179,7 +179,7 @@ def passage_words(text: str, lang: str) -> PassageWords:
 
 
 @lru_cache(maxsize=65536)
-def _stems_of(token: str) -> tuple[str, str]:
+def stems_of(token: str) -> tuple[str, str]:
     """A word's Italian and English stems (the same words come back in every passage)."""
     return _stemmer("it").stemWord(token), _stemmer("en").stemWord(token)
 

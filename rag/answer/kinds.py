@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from ..mentions import COMMON_ZIPF, PassageWords, listed, mentions, plain
+from ..mentions import COMMON_ZIPF, PassageWords, listed, mentions, plain, stems_of
 from ..words import NUMBER_WORDS, TIME_WORDS, Term, stop_or_question_word, stopwords, zipf
 
 MANY_NAMES = 3  # up to three names answer more fully than one
@@ -250,7 +250,9 @@ _MONEY_ASKED = re.compile(
 )
 _CURRENCY = re.compile(
     r"(?:dollars?|dollari|euros?|pounds?|sterlin[ag]\w*|yen|yuan|renminbi|r[ou]bles?|rubli|"
-    r"francs?|franchi|lir[ae]|cents?|centesimi|usd|eur|gbp|aud|cad)",
+    r"francs?|franchi|lir[ae]|cents?|centesimi|dinars?|dinari|dirhams?|riyals?|rials?|"
+    r"shekels?|rupees?|rupie|pesos?|usd|eur|gbp|aud|cad|sgd|hkd|nzd|chf|jpy|cny|rmb|inr|rub|"
+    r"sek|nok|dkk|krw|brl|mxn|zar|aed|sar|ils)",
     re.IGNORECASE,
 )
 # a year asked ("In che anno…?", "Since which year…?") is answered by a year, not by a day or
@@ -261,7 +263,20 @@ _YEAR_SAID = re.compile(
     r"anno\s+(?:scorso|prossimo|successivo|precedente|seguente)|(?:l['’]|quest['’])anno)\b",
     re.IGNORECASE,
 )
-_SYMBOL = re.compile(r"[$€£¥]")  # "US$ 78 million", "€1.5bn": read as a word of currency
+# "US$ 78 million", "€1.5bn", "SGD1.75-billion": read as a word of currency
+_SYMBOL = re.compile(r"[$€£¥]|\b[A-Z]{3}(?=\d)")
+
+
+def _money_words(sentence: str) -> list[str]:
+    """The words of ``sentence``, a currency symbol read as "dollars" and a currency code
+    glued to its sum set apart ("SGD1.75-billion")."""
+    return _words(_SYMBOL.sub(_currency_word, sentence))
+
+
+def _currency_word(m: re.Match[str]) -> str:
+    return f" {m.group()} " if m.group()[:1].isalpha() else " dollars "
+
+
 NEAR_MONEY = 3  # words: "52,5 milioni di dollari", "$ 20,000"
 NEAR_AGE = 2  # words: "26 years old", "di 26 anni"
 NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"
@@ -285,6 +300,7 @@ def _words(sentence: str) -> list[str]:
     return [re.sub(r"['’]s$", "", w) for w in _WORD.findall(_VICE.sub("vice", sentence))]
 
 
+_AT = frozenset(["in", "at", "near", "a", "ad", "presso", "vicino"])
 _ARTICLE = re.compile(r"^(?:al|el|ad|as|ash|ez|an|ar|at)-(?=[A-Z])")
 # an Italian article or preposition elided onto the word: "L'ufficio", "dell'Iraq"
 _ELIDED = re.compile(r"^(?:l|d|un|dell|all|dall|nell|sull|coll|quest|quell)['’]", re.IGNORECASE)
@@ -328,6 +344,12 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             return 0
         role = wants != "place" and _role_asked(asked.text)
         rare = {w for w in new if not common_word(w)}
+        if wants == "place":
+            # a name after a preposition of place is a place, however ordinary a word it is:
+            # "signed the agreement in Paris" for "in which city"
+            rare |= {
+                w for i, w in enumerate(words) if w in new and i and words[i - 1].lower() in _AT
+            }
         if not rare:
             # an everyday name beside the question's noun written as a title ("Senator John
             # McCain" for "quale senatore") names what was asked all the same
@@ -344,18 +366,22 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         return 2 + many
     if wants == "number":
         at = _count_at(words, asked)
+        if at and _HOW_MANY.search(asked.text):
+            # "How many people live in Greenland?" is not answered by "93% of the population"
+            words = _words(sentence.replace("%", " percent "))
+            at = [i for i in _count_at(words, asked) if not _a_share(words, i)]
         if at and _AGE_ASKED.search(asked.text):
             ages = [i for i, w in enumerate(words) if _AGE.fullmatch(w)]
             return 2 if any(abs(i - j) <= NEAR_AGE for i in at for j in ages) else 0
         if at and _money_asked(asked.text):
-            said = _words(_SYMBOL.sub(" dollars ", sentence))
+            said = _money_words(sentence)
             money = [i for i, w in enumerate(said) if _CURRENCY.fullmatch(w)]
             at = _count_at(said, asked)
             return 2 if any(abs(i - j) <= NEAR_MONEY for i in at for j in money) else 0
         counted = _counted(asked.raw, asked.lang)
         if at and counted is not None and not any(_CURRENCY.fullmatch(t) for t in counted.tokens):
             # "How many employees…?" is not answered by "16,6 miliardi di dollari"
-            said = _words(_SYMBOL.sub(" dollars ", sentence))
+            said = _money_words(sentence)
             if _sums(said, _count_at(said, asked)):
                 return 0
         if at and _DEATH.search(asked.text):
@@ -363,7 +389,7 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             # "tens of thousands of auxiliaries" in the same article
             deaths = [i for i, w in enumerate(words) if _DEATH.fullmatch(w.lower())]
             return 2 if any(abs(i - j) <= NEAR_DEATH for i in at for j in deaths) else 0
-        if at and lang == asked.lang and _counts_asked(words, at, asked):
+        if at and _counts_asked(words, at, asked):
             return 3  # "15.000 persone" for "Quante persone…?", not "330 passeggeri"
         return 2 if at else 0
     if wants == "reason":
@@ -423,6 +449,18 @@ def _a_sum(words: list[str], first: int, last: int) -> bool:
     return False
 
 
+def _a_share(words: list[str], i: int) -> bool:
+    """Whether the count at ``words[i]`` is a percentage ("93 percent", "20 per cento"), or
+    the "cento" of one."""
+    if i and words[i - 1].lower() == "per" and words[i].lower() in ("cent", "cento"):
+        return True
+    after = [w.lower() for w in words[i + 1 : i + 3]]
+    return bool(after) and (
+        after[0] in ("percent", "percento", "pc")
+        or after[:2] in (["per", "cent"], ["per", "cento"])
+    )
+
+
 def _money_asked(question: str) -> bool:
     """Whether ``question`` (its plain text) asks for an amount of money."""
     return bool(_HOW_MUCH.search(question)) and bool(_MONEY_ASKED.search(question))
@@ -453,13 +491,72 @@ _AUXILIARIES = frozenset(
 NEAR_COUNT = 3  # words: "15.000 persone", "22,000 employees", "3.700 posti di lavoro"
 
 
+# the things news counts, each in English and Italian: "Quante persone…?" is answered by
+# "15,000 people", "How many employees…?" by "22.000 dipendenti". Stems are compared, so one
+# form of each word is enough; a word both languages share ("civili", "militants") needs none
+_COUNTED_NOUNS = (
+    ("people", "person", "persone", "persona"),
+    ("soldiers", "troops", "soldati", "truppe", "militari"),
+    ("fighters", "militants", "combattenti", "miliziani", "jihadisti"),
+    ("children", "kids", "bambini", "minori", "ragazzi"),
+    ("women", "donne"),
+    ("men", "uomini"),
+    ("employees", "workers", "staff", "dipendenti", "lavoratori", "operai", "addetti"),
+    ("jobs", "posti", "impieghi"),
+    ("dealers", "dealerships", "concessionari", "concessionarie", "rivenditori"),
+    ("vehicles", "cars", "veicoli", "auto", "automobili", "vetture"),
+    ("aircraft", "planes", "jets", "airplanes", "airliners", "aerei", "velivoli", "jet"),
+    ("seats", "posti"),
+    ("orders", "ordini", "ordinativi"),
+    ("plants", "factories", "stabilimenti", "fabbriche", "impianti"),
+    ("shares", "azioni"),
+    ("votes", "voti"),
+    ("dead", "deaths", "morti", "vittime"),
+    ("wounded", "injured", "feriti"),
+    ("refugees", "displaced", "rifugiati", "profughi", "sfollati"),
+    ("prisoners", "detainees", "prigionieri", "detenuti"),
+    ("hostages", "ostaggi"),
+    ("villages", "villaggi"),
+    ("towns", "cities", "città", "paesi"),
+    ("countries", "nations", "paesi", "nazioni"),
+    ("strikes", "airstrikes", "raids", "raid", "bombardamenti", "attacchi"),
+    ("attacks", "attacchi"),
+    ("rockets", "missiles", "razzi", "missili"),
+    ("ships", "vessels", "navi"),
+    ("tanks", "carri"),
+    ("helicopters", "elicotteri"),
+    ("days", "giorni"),
+    ("weeks", "settimane"),
+    ("months", "mesi"),
+    ("years", "anni"),
+    ("hours", "ore"),
+    ("miles", "miglia"),
+    ("kilometres", "kilometers", "km", "chilometri"),
+    ("tons", "tonnes", "tonnellate"),
+    ("members", "membri"),
+    ("officials", "funzionari"),
+)
+
+
+@lru_cache(maxsize=1)
+def _counted_stems() -> tuple[frozenset[str], ...]:
+    """Each group of ``_COUNTED_NOUNS`` as the Italian and English stems of its words."""
+    return tuple(
+        frozenset(s for w in group for s in stems_of(plain(w))) for group in _COUNTED_NOUNS
+    )
+
+
 def _counts_asked(words: list[str], at: list[int], asked: PassageWords) -> bool:
-    """A count followed by the thing the question counts, in the question's language: "How
-    many employees…?" and "22,000 employees" (the words after "how many" / "quanti" that it
-    writes in lower case, by stem)."""
+    """A count followed by the thing the question counts: "How many employees…?" and "22,000
+    employees" (the words after "how many" / "quanti" that it writes in lower case, by stem),
+    or, in either language, a word of the same group of ``_COUNTED_NOUNS`` ("Quante
+    persone…?" and "15,000 people")."""
     counted = _counted(asked.raw, asked.lang)
-    return counted is not None and any(
-        counted.has_word(words[j])
+    if counted is None:
+        return False
+    groups = [g for g in _counted_stems() if counted.stems & g]
+    return any(
+        counted.has_word(words[j]) or any(set(stems_of(plain(words[j]))) & g for g in groups)
         for i in at
         for j in range(i + 1, min(len(words), i + NEAR_COUNT + 1))
         if words[j][:1].islower() and len(words[j]) > 2

@@ -290,6 +290,38 @@ def test_a_question_of_money_wants_an_amount_of_money() -> None:
         assert states("number", said, "en", asked) >= 2
 
 
+def test_how_many_is_not_answered_by_a_percentage() -> None:
+    asked = PassageWords("How many people live in Greenland?", "en")
+    assert states("number", "Greenland has 93% of the population online.", "en", asked) == 0
+    assert states("number", "Il 20 per cento della popolazione vive a Nuuk.", "it", asked) == 0
+    assert states("number", "About 56,000 people live in Greenland.", "en", asked) == 3
+    # a share asked is answered by one
+    fell = PassageWords("By how much did sales fall?", "en")
+    assert states("number", "Sales fell 12 percent.", "en", fell) == 2
+
+
+def test_a_currency_code_glued_to_a_sum_makes_it_money() -> None:
+    asked = PassageWords("Quanto è costato il nuovo Terminal 3 dell'aeroporto Changi?", "it")
+    said = "Il Terminal 3 da 1,75 miliardi di SGD aprirà a gennaio."
+    assert states("number", said, "it", asked) == 2
+    assert states("number", "The SGD1.75-billion Terminal 3 opens in January.", "en", asked) == 2
+    # a capitalised word before a count is no currency: "Terminal 3" is not a sum
+    assert states("number", "Passengers use Terminal 3 and 4 gates.", "en", asked) == 0
+
+
+def test_a_place_asked_is_a_name_after_a_preposition_of_place() -> None:
+    asked = PassageWords("In which city did China Eastern sign its contract for the A320s?", "en")
+    # "Paris" is an everyday word, but "in Paris" says where
+    said = "The airline signed the agreement in Paris on June 15."
+    assert states("place", said, "en", asked) == 2
+    assert states("place", "La compagnia ha firmato l'accordo a Parigi.", "it", asked) == 2
+    # an everyday name that is not after one stays low
+    assert (
+        states("place", "China Eastern Airlines stated that it signed a contract.", "en", asked)
+        == 1
+    )
+
+
 def test_a_name_after_the_questions_noun_as_a_title_names_what_was_asked() -> None:
     asked = PassageWords("Quale senatore ha reso pubbliche le email dell'Aeronautica?", "it")
     # "McCain" is an everyday word of English news, but it runs on from "Senator"
@@ -355,8 +387,12 @@ def test_a_count_of_the_thing_asked_is_graded_above_other_counts() -> None:
     said = "L'evento ha visto la partecipazione di 15.000 persone tra dipendenti e clienti."
     assert states("number", said, "it", asked) == 3
     assert states("number", "Il 787 ospita tra i 210 e i 330 passeggeri.", "it", asked) == 2
-    # across languages the counted word is not read: any count states a number
-    assert states("number", "Some 15,000 people attended the unveiling.", "en", asked) == 2
+    # across languages the counted word is read by its group of translations
+    assert states("number", "Some 15,000 people attended the unveiling.", "en", asked) == 3
+    assert states("number", "The 787 seats between 210 and 330 passengers.", "en", asked) == 2
+    dealers = PassageWords("How many dealerships did Chrysler ask the court to drop?", "en")
+    assert states("number", "Chrysler vuole eliminare 789 concessionari.", "it", dealers) == 3
+    assert states("number", "Chrysler ha 3.200 dipendenti in Canada.", "it", dealers) == 2
     english = PassageWords("How many US employees did GM offer buyouts to?", "en")
     assert states("number", "GM will offer buyouts to 22,000 employees.", "en", english) == 3
     assert states("number", "GM has 6,246 dealers in the US.", "en", english) == 2
@@ -553,12 +589,13 @@ class _Reader:
 def test_the_judge_chooses_the_lead_among_every_sentence_of_the_asked_kind() -> None:
     text = (
         "China Eastern Airlines said it had signed a contract for twenty Airbus A320 jets. "
-        "The ceremony took place in Paris during a state visit last week. "
+        "Paris hosted the ceremony during a state visit last week. "
         "The jets will be assembled by Airbus in Tianjin from next year."
     )
     deal = _article("d", "A320 deal", text, "2009-06-18")
     q = "In which city did China Eastern sign its contract for the A320s?"
-    # by grade alone, "Paris" (an everyday word too) is not quoted: "Tianjin" is rarer
+    # by grade alone, "Paris" (an everyday word too, and not after "in") is not quoted:
+    # "Tianjin" is rarer
     alone = [s.text for s in ExtractiveAnswerer(HashEmbedder(), max_sentences=1).select(
         q, "en", [deal])]  # fmt: skip
     assert not any("Paris" in s for s in alone)
@@ -599,7 +636,7 @@ def test_a_count_of_things_is_not_answered_by_a_sum_of_money() -> None:
     assert states("number", "Each worker gets $ 20,000 and a voucher.", "en", asked) == 0
     # a count of people beside a sum still states one
     said = "GM offered buyouts to 22.000 dipendenti, at $ 140,000 each."
-    assert states("number", said, "it", asked) == 2
+    assert states("number", said, "it", asked) == 3  # "dipendenti" counts employees
     # and a count of dollars asked is answered by a sum
     dollars = PassageWords("How many dollars did GM lose in 2005?", "en")
     assert states("number", "GM lost 4.8 billion dollars.", "en", dollars) > 0
