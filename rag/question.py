@@ -208,6 +208,26 @@ def terms(question: str, lang: str) -> tuple[Term, ...]:
     return tuple(out.values())
 
 
+# a question about what was done ("Quanto ha guadagnato Ford nel 2007?", "How many vehicles
+# did GM sell in 2010?"), not about what was planned or expected then ("Quanti concessionari
+# vuole chiudere entro il 2010?", "Where will Qatar fly its A380s from in 2009?")
+_PAST = re.compile(
+    r"\b(?:did|was|were|had)\b|\b(?:ha|hanno|è|sono|era|erano|aveva|avevano)\s+(?:\w+\s+)?"
+    r"\w+(?:at|ut|it)[oaie]\b",
+    re.IGNORECASE,
+)
+_PLANNED = re.compile(
+    r"\b(?:will|plan\w*|expect\w*|forecast\w*|target\w*|aim\w*|by\s+the\s+end|entro|"
+    r"prevede\w*|previst\w*|piano|obiettivo|intende\w*|vuole|conta)\b",
+    re.IGNORECASE,
+)
+
+
+def tells_past(question: str) -> bool:
+    """Whether ``question`` asks what was done, in a past tense, not what was planned."""
+    return bool(_PAST.search(question)) and not _PLANNED.search(question)
+
+
 def _adjective(word: str, nxt: str) -> bool:
     """An English adjective of a place or people before the noun it qualifies ("Syrian
     army"), not a name before a verb or a small word ("Iran attacked", "Acharan in 2023"):

@@ -57,7 +57,7 @@ import numpy as np
 
 from ..embedding import Embedder, VectorCache
 from ..mentions import PassageWords, countries_in, mentions
-from ..question import QuestionInfo, analyse
+from ..question import QuestionInfo, analyse, tells_past
 from ..retrieval import YEARS, TimeRange
 from ..sentences import sentence_spans
 from ..types import Message, Passage, date_number
@@ -108,6 +108,11 @@ def _elsewhen(sentence: str, date: str | None, asked: TimeRange) -> bool:
     none of them asked, and its article is not from an asked year ("GM reported losing $4.8
     billion in the fourth quarter of 2005" does not say what GM lost in 2010)."""
     return bool(YEARS.search(sentence)) and not asked.covers(date_number(date), sentence)
+
+
+def _published_before(date: str | None, asked: TimeRange) -> bool:
+    """The article (of ``date``) was published before the first year asked."""
+    return bool(date) and int(str(date)[:4]) < asked.years()[0]
 
 
 def _about(
@@ -276,6 +281,12 @@ class ExtractiveAnswerer:
         asked_years = _asked_years(question)
         if asked_years and _elsewhen(lead.text, top[lead.passage].date, asked_years):
             return []  # the fact that answers best is of another year than the one asked
+        if (
+            asked_years
+            and _published_before(top[lead.passage].date, asked_years)
+            and tells_past(question)
+        ):
+            return []  # an article of 2006 cannot say what Ford earned in 2007
         chosen = self._ranked(lead, ranked, scores, vector_of)
         if graded not in chosen:
             chosen.append(graded)  # the judge can be wrong: the best-graded is quoted too

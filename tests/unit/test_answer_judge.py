@@ -497,7 +497,33 @@ def test_a_fact_of_another_year_does_not_answer_a_question_about_this_one() -> N
     assert answerer.select(q, "en", [passage(of_2010, "2011-01-27")])
     # a sentence that names no year is not of another one
     undated = "General Motors said it lost $4.8 billion in the first quarter alone."
-    assert answerer.select(q, "en", [passage(undated, "2009-05-15")])
+    assert answerer.select(q, "en", [passage(undated, "2010-05-15")])
+
+
+def test_an_article_older_than_the_year_asked_does_not_say_what_was_done_then() -> None:
+    def passage(text: str, date: str) -> Passage:
+        return Passage(
+            chunk_id="f#0", article_id="f", text=text, start=0, end=len(text), title="Ford",
+            date=date, lang="it", source="s", url=None, story_id=None, score=1.0, dense=0.9,
+        )  # fmt: skip
+
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    aid = "Il governo fornirà a Ford Australia 52,5 milioni di dollari australiani."
+    # an article of 2006 cannot say what Ford earned in 2007
+    assert (
+        answerer.select("Quanto ha guadagnato Ford nel 2007?", "it", [passage(aid, "2006-05-05")])
+        == []
+    )
+    assert answerer.select(
+        "Quanto ha guadagnato Ford nel 2007?", "it", [passage(aid, "2008-01-05")]
+    )
+    # what was planned for a later year it may say
+    plan = "Quanto vuole spendere il governo per Ford entro il 2007?"
+    assert answerer.select(plan, "it", [passage(aid, "2006-05-05")])
+    # a question of a year the article was published in is not refused
+    assert answerer.select(
+        "Quanto ha stanziato il governo nel 2006?", "it", [passage(aid, "2006-05-05")]
+    )
 
 
 def _article(aid: str, title: str, text: str, date: str | None) -> Passage:

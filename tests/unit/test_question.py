@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.question import analyse, terms, wants
+from rag.question import analyse, tells_past, terms, wants
 
 
 @pytest.mark.parametrize(
@@ -131,3 +131,19 @@ def test_a_possessive_ends_a_name_and_an_abbreviation_ends_no_sentence():
     assert _texts(question, "en") == ["Ford", "Renault", "Dacia"]
     # a full stop ends a sentence, and a name does not run on into the next one
     assert _texts("Where is Isis active in Syria. And Iraq?", "en") == ["Isis", "Syria", "Iraq"]
+
+
+@pytest.mark.parametrize(
+    "question, past",
+    [
+        ("Quanto ha guadagnato Ford nel 2007?", True),
+        ("Quanti posti di lavoro ha tagliato Airbus nel 2009?", True),
+        ("How many vehicles did General Motors sell in February 2010?", True),
+        ("Di quanto sono calate le vendite nel gennaio 2008?", True),
+        ("Da quale aeroporto Qatar Airways inizierà a far volare i suoi A380 nel 2009?", False),
+        ("A quanti concessionari GM vuole ridurre la sua rete entro la fine del 2010?", False),
+        ("How many jobs does Airbus plan to cut by 2010?", False),
+    ],
+)
+def test_a_question_tells_what_was_done_or_what_is_planned(question, past):
+    assert tells_past(question) is past
