@@ -298,12 +298,19 @@ def mentions(passage: PassageWords, term: Term, question_lang: str) -> bool:
     ):
         return False
     # "Farnborough Air Show" is not mentioned by "the Paris Air Show": the rare words before
-    # the head must be there too
+    # the head must be there too, and an acronym as written ("FIFA World Cup" is not the
+    # "Giochi Olimpici" of 2022: an acronym is the same in both languages unless the alias
+    # table says otherwise)
     return all(
-        passage.has_word(w) or translatable(w, question_lang, passage.lang)
+        passage.has_word(w) or (not _acronym(w) and translatable(w, question_lang, passage.lang))
         for w in term.words[:-1]
-        if _rare(w)
+        if _rare(w) or _acronym(w)
     )
+
+
+def _acronym(word: str) -> bool:
+    """An acronym of three letters or more that the alias table does not translate."""
+    return len(word) >= 3 and word.isalpha() and word.isupper() and not _aliases(word)
 
 
 def listed(name: str) -> bool:
