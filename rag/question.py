@@ -28,11 +28,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .mentions import is_country
+from .mentions import COMMON_ZIPF, is_country
 from .timeparse import TimeIntent, parse_time
 from .words import PARTICLES as _PARTICLES
 from .words import TIME_WORDS as _TIME_WORDS
-from .words import Term
+from .words import Term, zipf
 from .words import stop_or_question_word as _common
 from .words import stopwords as _stopwords
 
@@ -175,10 +175,17 @@ def terms(question: str, lang: str) -> tuple[Term, ...]:
             continue
         before = question[:start].rstrip()
         opening = i == 0 or before.endswith(("?", "!", ":", "\n"))
+        if i and _APART.search(question[tokens[i - 1][1] + len(tokens[i - 1][0]) : start]):
+            close()  # "Aleppo, Homs", "(Qaryatayn; Homs…)": two names, not one
         if before.endswith(".") and not _ABBREVIATION.fullmatch(tokens[i - 1][0]):
             opening = True  # "…in Syria. And Iraq?", not "St. Thomas"
         if opening:
             close()  # a name does not run on into the next sentence
+        if _shouted(word) and any(
+            _shouted(_bare(tokens[j][0])) for j in (i - 1, i + 1) if 0 <= j < len(tokens)
+        ):
+            close()  # a heading in capitals ("Tabqa MILITARY BASES Slideshow") parts names
+            continue
         if _is_capitalised(word):
             # a sentence's first word is a name only when it is an acronym or a name runs on
             runs_on = _is_capitalised(nxt) or nxt.lower().startswith(("al-", "el-", "ad-", "as-"))
@@ -228,6 +235,14 @@ def tells_past(question: str) -> bool:
     return bool(_PAST.search(question)) and not _PLANNED.search(question)
 
 
+def _shouted(word: str) -> bool:
+    """An ordinary word written in capitals ("MILITARY", "BASES"), as a page's section
+    headings are: not an acronym ("NATO" is a word of Italian, but stands alone)."""
+    if len(word) <= 3 or not word.isupper():
+        return False
+    return any(zipf(word.lower(), x) >= COMMON_ZIPF for x in ("en", "it"))
+
+
 def _adjective(word: str, nxt: str) -> bool:
     """An English adjective of a place or people before the noun it qualifies ("Syrian
     army"), not a name before a verb or a small word ("Iran attacked", "Acharan in 2023"):
@@ -243,6 +258,7 @@ def _adjective(word: str, nxt: str) -> bool:
 
 
 _POSSESSIVE = re.compile(r"['’]s$")
+_APART = re.compile(r"[,;()\[\]]")  # punctuation between two names parts them
 _ABBREVIATION = re.compile(r"[A-Z][a-z]{1,2}")  # "St.", "Mt.", "Dr.", "Gen." end no sentence
 
 

@@ -133,6 +133,13 @@ def test_a_possessive_ends_a_name_and_an_abbreviation_ends_no_sentence():
     assert _texts("Where is Isis active in Syria. And Iraq?", "en") == ["Isis", "Syria", "Iraq"]
 
 
+def test_a_heading_in_capitals_parts_the_names_it_runs_between():
+    found = [t.text for t in terms("the Tabqa MILITARY BASES Slideshow air base", "en")]
+    assert "Tabqa" in found and not any("MILITARY" in t or "BASES" in t for t in found)
+    # an acronym alone stays a name, even one that is an everyday word ("nato")
+    assert [t.text for t in terms("Who leads NATO in Syria?", "en")] == ["NATO", "Syria"]
+
+
 @pytest.mark.parametrize(
     "question, past",
     [
@@ -147,3 +154,12 @@ def test_a_possessive_ends_a_name_and_an_abbreviation_ends_no_sentence():
 )
 def test_a_question_tells_what_was_done_or_what_is_planned(question, past):
     assert tells_past(question) is past
+
+
+def test_punctuation_between_two_names_parts_them():
+    assert [t.text for t in terms("Who attacked Aleppo, Homs and Hama?", "en")] == [
+        "Aleppo",
+        "Homs and Hama",
+    ]
+    pointed = "When had the army taken it back? (Qaryatayn; Homs, Islamic State)"
+    assert [t.text for t in terms(pointed, "en")] == ["Qaryatayn", "Homs", "Islamic State"]
