@@ -20,6 +20,9 @@ in an article of another year ("GM lost $4.8 billion in the fourth quarter of 20
 much did GM lose in 2010?"): the answer is then that the articles do not say. Nothing is
 fitted; on MEANTIME it turned 6 wrong answers of 130 into refusals (mixed archive) and 5 of 65
 (English questions, Italian-only archive), and changed no answer on the other three sets.
+Nor is a question about what was done in a year ("Quanto ha guadagnato Ford nel 2007?")
+answered from an article published before it; one about plans for it may be
+(rag/question.py ``tells_past``).
 
 When no sentence of the top 2 passages states the asked kind (they would give no answer),
 the later passages found that name everything the question names are read too: "Chi è il
