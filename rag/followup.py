@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .answer.kinds import NEXT_TO_ASKED, common_word, new_names, states
-from .mentions import PassageWords
+from .answer.kinds import NEXT_TO_ASKED, new_names, states
+from .mentions import PassageWords, common_word
 from .question import terms, wants
 from .sentences import sentence_spans
 from .types import Message

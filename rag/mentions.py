@@ -319,11 +319,17 @@ def listed(name: str) -> bool:
     return bool(_aliases(name))
 
 
+def common_word(word: str) -> bool:
+    """An ordinary word of Italian or English (COMMON_ZIPF), not only a name."""
+    w = plain(word)
+    return any(_zipf(w, lang) >= COMMON_ZIPF for lang in ("en", "it"))
+
+
 def _rare(word: str) -> bool:
     """A word of a name that is no ordinary word of Italian or English ("Farnborough",
     "Druyun"), so a name without it is another name."""
     w = plain(word)
-    return len(w) > 2 and not w.isdigit() and all(_zipf(w, x) < COMMON_ZIPF for x in ("en", "it"))
+    return len(w) > 2 and not w.isdigit() and not common_word(w)
 
 
 def unmentioned(

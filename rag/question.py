@@ -28,11 +28,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .mentions import COMMON_ZIPF, is_country
+from .mentions import common_word, is_country
 from .timeparse import TimeIntent, parse_time
 from .words import PARTICLES as _PARTICLES
 from .words import TIME_WORDS as _TIME_WORDS
-from .words import Term, zipf
+from .words import Term
 from .words import stop_or_question_word as _common
 from .words import stopwords as _stopwords
 
@@ -238,9 +238,7 @@ def tells_past(question: str) -> bool:
 def _shouted(word: str) -> bool:
     """An ordinary word written in capitals ("MILITARY", "BASES"), as a page's section
     headings are: not an acronym ("NATO" is a word of Italian, but stands alone)."""
-    if len(word) <= 3 or not word.isupper():
-        return False
-    return any(zipf(word.lower(), x) >= COMMON_ZIPF for x in ("en", "it"))
+    return len(word) > 3 and word.isupper() and common_word(word)
 
 
 def _adjective(word: str, nxt: str) -> bool:

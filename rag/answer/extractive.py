@@ -115,7 +115,8 @@ def _elsewhen(sentence: str, date: str | None, asked: TimeRange) -> bool:
 
 def _published_before(date: str | None, asked: TimeRange) -> bool:
     """The article (of ``date``) was published before the first year asked."""
-    return bool(date) and int(str(date)[:4]) < asked.years()[0]
+    published = date_number(date)
+    return published is not None and published // 10000 < asked.years()[0]
 
 
 def _about(

@@ -30,8 +30,8 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from ..mentions import COMMON_ZIPF, PassageWords, listed, mentions, plain, stems_of
-from ..words import NUMBER_WORDS, TIME_WORDS, Term, stop_or_question_word, stopwords, zipf
+from ..mentions import PassageWords, common_word, listed, mentions, plain, stems_of
+from ..words import NUMBER_WORDS, TIME_WORDS, Term, stop_or_question_word, stopwords
 
 MANY_NAMES = 3  # up to three names answer more fully than one
 NEAR = 3  # words: a name and the noun it names stand side by side ("Tabqa air base")
@@ -546,6 +546,14 @@ def _counted_stems() -> tuple[frozenset[str], ...]:
     )
 
 
+@lru_cache(maxsize=256)
+def _counted_groups(question: str, lang: str) -> tuple[frozenset[str], ...]:
+    """The groups of ``_COUNTED_NOUNS`` of what ``question`` counts: read once per question,
+    not once per sentence."""
+    counted = _counted(question, lang)
+    return tuple(g for g in _counted_stems() if counted is not None and counted.stems & g)
+
+
 def _counts_asked(words: list[str], at: list[int], asked: PassageWords) -> bool:
     """A count followed by the thing the question counts: "How many employees…?" and "22,000
     employees" (the words after "how many" / "quanti" that it writes in lower case, by stem),
@@ -554,7 +562,7 @@ def _counts_asked(words: list[str], at: list[int], asked: PassageWords) -> bool:
     counted = _counted(asked.raw, asked.lang)
     if counted is None:
         return False
-    groups = [g for g in _counted_stems() if counted.stems & g]
+    groups = _counted_groups(asked.raw, asked.lang)
     return any(
         counted.has_word(words[j]) or any(set(stems_of(plain(words[j]))) & g for g in groups)
         for i in at
@@ -710,12 +718,6 @@ def _lowered(question: str, lang: str) -> PassageWords:
         asked = [w for w in after if w[:1].islower() and w.lower() not in stopwords(lang)]
         words = asked or words
     return PassageWords(" ".join(words), lang)
-
-
-def common_word(word: str) -> bool:
-    """An ordinary word of Italian or English (COMMON_ZIPF), not only a name."""
-    w = plain(word)
-    return any(zipf(w, lang) >= COMMON_ZIPF for lang in ("en", "it"))
 
 
 def mentions_all(text: str, lang: str, terms: Iterable[Term], qlang: str) -> bool:

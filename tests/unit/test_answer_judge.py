@@ -482,10 +482,7 @@ def test_training_without_the_shared_data_says_where_to_point(tmp_path: Path) ->
 
 def test_a_fact_of_another_year_does_not_answer_a_question_about_this_one() -> None:
     def passage(text: str, date: str) -> Passage:
-        return Passage(
-            chunk_id="gm#0", article_id="gm", text=text, start=0, end=len(text), title="GM",
-            date=date, lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
-        )  # fmt: skip
+        return _article("gm", "GM", text, date)
 
     answerer = ExtractiveAnswerer(HashEmbedder())
     q = "How much did General Motors lose in 2010?"
@@ -501,36 +498,25 @@ def test_a_fact_of_another_year_does_not_answer_a_question_about_this_one() -> N
 
 
 def test_an_article_older_than_the_year_asked_does_not_say_what_was_done_then() -> None:
-    def passage(text: str, date: str) -> Passage:
-        return Passage(
-            chunk_id="f#0", article_id="f", text=text, start=0, end=len(text), title="Ford",
-            date=date, lang="it", source="s", url=None, story_id=None, score=1.0, dense=0.9,
-        )  # fmt: skip
+    def ask(question: str, published: str) -> list[_Sentence]:
+        aid = "Il governo fornirà a Ford Australia 52,5 milioni di dollari australiani."
+        ford = _article("f", "Ford", aid, published, lang="it")
+        return ExtractiveAnswerer(HashEmbedder()).select(question, "it", [ford])
 
-    answerer = ExtractiveAnswerer(HashEmbedder())
-    aid = "Il governo fornirà a Ford Australia 52,5 milioni di dollari australiani."
     # an article of 2006 cannot say what Ford earned in 2007
-    assert (
-        answerer.select("Quanto ha guadagnato Ford nel 2007?", "it", [passage(aid, "2006-05-05")])
-        == []
-    )
-    assert answerer.select(
-        "Quanto ha guadagnato Ford nel 2007?", "it", [passage(aid, "2008-01-05")]
-    )
+    assert ask("Quanto ha guadagnato Ford nel 2007?", "2006-05-05") == []
+    assert ask("Quanto ha guadagnato Ford nel 2007?", "2008-01-05")
     # what was planned for a later year it may say
-    plan = "Quanto vuole spendere il governo per Ford entro il 2007?"
-    assert answerer.select(plan, "it", [passage(aid, "2006-05-05")])
+    assert ask("Quanto vuole spendere il governo per Ford entro il 2007?", "2006-05-05")
     # a question of a year the article was published in is not refused
-    assert answerer.select(
-        "Quanto ha stanziato il governo nel 2006?", "it", [passage(aid, "2006-05-05")]
-    )
+    assert ask("Quanto ha stanziato il governo nel 2006?", "2006-05-05")
 
 
-def _article(aid: str, title: str, text: str, date: str | None) -> Passage:
-    """A one-chunk English article, as retrieval hands it to the answerer."""
+def _article(aid: str, title: str, text: str, date: str | None, lang: str = "en") -> Passage:
+    """A one-chunk article (English unless said), as retrieval hands it to the answerer."""
     return Passage(
         chunk_id=f"{aid}#0", article_id=aid, text=text, start=0, end=len(text), title=title,
-        date=date, lang="en", source="s", url=None, story_id=None, score=1.0, dense=0.9,
+        date=date, lang=lang, source="s", url=None, story_id=None, score=1.0, dense=0.9,
     )  # fmt: skip
 
 
