@@ -35,7 +35,7 @@ from .archive.lexical import LexicalIndex
 from .embedding import Embedder
 from .followup import answer_names, pointed_question, standalone_question
 from .language import detect_query_language
-from .mentions import mentions, passage_words
+from .mentions import common_word, mentions, passage_words
 from .question import Question, Term, analyse
 from .question import read as read_question
 from .retrieval import YEARS, Retriever, TimeRange, is_year_of
@@ -79,9 +79,14 @@ def unknown_words(lexical: LexicalIndex, query: str, lang: str) -> list[str]:
     """The question's words the archive never contains, that ``support`` counts: not a month,
     a weekday or a year, which are checked against the articles' dates (``Engine._check``):
     "January 2020" is unknown to an archive whose article says "Nella notte" and is dated 8
-    January 2020."""
+    January 2020. In an archive without the question's language, an ordinary word of it
+    ("lavoro", "promesso") is not counted either: no article could use it, whether or not one
+    answers; a name no article uses ("Rafale") still is."""
     words = lexical.unknown_words(query, lang)
-    return [w for w in words if w not in TIME_WORDS and not YEARS.fullmatch(w)]
+    words = [w for w in words if w not in TIME_WORDS and not YEARS.fullmatch(w)]
+    if lang in lexical.languages:
+        return words
+    return [w for w in words if not common_word(w)]
 
 
 class Rewriter(Protocol):

@@ -44,15 +44,16 @@ _WANTS = [
      r"qual\s+è\s+il\s+numero|(?:che|quale)\s+età|"
      r"(?:what|which)\s+(?:was\s+|is\s+|were\s+)?(?:the\s+)?(?:price|cost|value|percentage|"
      r"share|stake|proportion|amount|sum|figure|range|distance|length|height|speed|weight|"
-     r"wingspan|capacity)|(?:(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*|"
+     r"wingspan|capacity|duration)|(?:(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*|"
      r"(?:quale|che)\s+)(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra|autonomia|"
-     r"distanza|lunghezza|altezza|velocità|apertura\s+alare|capacità|peso)|(?:a\s+)?che\s+prezzo)\b",
+     r"distanza|lunghezza|altezza|velocità|apertura\s+alare|capacità|peso|durata)|(?:a\s+)?che\s+prezzo)\b",
      "number"),
     (r"\b(?:when|(?:what|which)\s+(?:year|date|day|month)|quando|"
-     r"(?:che|quale|quali)\s+(?:anno|mese|giorno|data|giorni)|da\s+quando|since\s+when)\b",
+     r"(?:che|quale|quali)\s+(?:anno|mese|giorno|data|giorni|ora)|da\s+quando|since\s+when|"
+     r"(?:at\s+)?what\s+time)\b",
      "time"),
     (r"\b(?:where|whereabouts|(?:in|at|to|from)\s+(?:which|what)\s+(?:town|city|village|place|"
-     r"country|region|province|area|district)|dove|da\s+dove|in\s+(?:quale|che)\s+(?:città|"
+     r"country|region|province|area|district)|dove|da\s+dove|(?:in|da|a|verso)\s+(?:quale|che)\s+(?:città|"
      r"paese|villaggio|luogo|regione|provincia|zona|area))\b",
      "place"),
     # "who leads ISWAP?", "chi guida l'Esercito dell'Islam?": a person named as in charge
@@ -90,7 +91,7 @@ _WANTS = [
      "name"),
     (r"^\W*(?:(?:in|a|di|da|con|per|su|tra|fra|dell[a']?|nell[a']?)\s*)?(?:quale|quali|qual|"
      r"che)\s+(?!(?:cosa|è|era|sono|erano|ha|hanno|aveva|avevano|fu|furono|sarà|succede|"
-     r"successo|ruolo|tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date)\b)"
+     r"successo|ruolo|tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date|ora)\b)"
      r"[a-zà-ù]",
      "name"),
     # "After speaking with which leader…?", "…his interest in which war?", "Per conto di quale
@@ -102,7 +103,7 @@ _WANTS = [
      "name"),
     (r"\b(?:con|in|a|di|da|per|su|tra|fra|dell[ae]|nell[ae]|dall[ae]|all[ae]|sull[ae])\s+"
      r"(?:quale|quali)\s+(?!(?:è|era|sono|erano|ha|hanno|aveva|avevano|fu|furono|sarà|ruolo|"
-     r"tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date)\b)[a-zà-ù]",
+     r"tipo|motivo|ragione|anno|anni|mese|mesi|giorno|giorni|data|date|ora)\b)[a-zà-ù]",
      "name"),
     # "Come si chiama?", "What is his name?", "Qual era il nome della sposa?": a name asked
     (r"\b(?:come\s+si\s+chiam(?:a|ava|ano|avano)|(?:what|which)\s+(?:is|was|are|were)\s+"

@@ -224,6 +224,21 @@ _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
 # a question about someone's age wants a count of years next to a word of age: "aged 26",
 # "a 26-year-old", "26 anni", "ventenne", not any number of the article
 # (matched against the question's plain text: "età" is "eta" there)
+# a question of how long ("How long did he expect the process to last?", "Quanto tempo ha
+# l'Aeronautica per rispondere?", "Qual è la durata del contratto?", "Per quanti anni…?") wants
+# a count of time ("60 days", "a 27-year contract"), not "$ 40 billion" or "June 18"
+_SPAN_ASKED = re.compile(
+    r"\b(?:how\s+long\s+(?:did|does|do|will|would|has|have|had|can|could|should|must|might|"
+    r"is\s+it|was\s+it)|for\s+how\s+(?:long|many\s+(?:years|months|weeks|days|hours))|"
+    r"(?:since|in)\s+how\s+long|duration|quanto\s+tempo|durata|"
+    r"(?:per|da|in)\s+quant[io]\s+(?:anni|mesi|settimane|giorni|ore|tempo))\b",
+    re.IGNORECASE,
+)
+_SPAN = re.compile(
+    r"(?:\w+-)?(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centur(?:y|ies)|"
+    r"second[oi]|minut[oi]|or[ae]|giorn[oi]|settiman[ae]|mes[ei]|ann[oi]|decenn[io]|secol[oi])",
+    re.IGNORECASE,
+)
 _AGE_ASKED = re.compile(r"\bhow\s+old\b|\bquanti\s+anni\b|\bage\b|\bet[aà]\b", re.IGNORECASE)
 _AGE = re.compile(r"(?:old|aged|age|anni|età|\w+-years?-old|\w+enne)", re.IGNORECASE)
 # a question of money ("How much did Aeroflot pay…?", "Quanto ha stanziato il governo…?",
@@ -279,6 +294,7 @@ def _currency_word(m: re.Match[str]) -> str:
 
 NEAR_MONEY = 3  # words: "52,5 milioni di dollari", "$ 20,000"
 NEAR_AGE = 2  # words: "26 years old", "di 26 anni"
+NEAR_SPAN = 2  # words: "60 days", "27-year", "tre mesi", "24 more hours"
 NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"
 NEAR_DEATH = 6  # words: "killed at least 85 civilians", "1500 people have fallen victims"
 _RELATIVE_TIME = frozenset([
@@ -370,6 +386,9 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             # "How many people live in Greenland?" is not answered by "93% of the population"
             words = _words(sentence.replace("%", " percent "))
             at = [i for i in _count_at(words, asked) if not _a_share(words, i)]
+        if at and _SPAN_ASKED.search(asked.text):
+            spans = [i for i, w in enumerate(words) if _SPAN.fullmatch(w)]
+            return 2 if any(0 <= j - i <= NEAR_SPAN for i in at for j in spans) else 0
         if at and _AGE_ASKED.search(asked.text):
             ages = [i for i, w in enumerate(words) if _AGE.fullmatch(w)]
             return 2 if any(abs(i - j) <= NEAR_AGE for i in at for j in ages) else 0

@@ -94,10 +94,16 @@ class LexicalIndex:
         self._count = int(self._live.sum())
         self._avgdl = float(self._length[self._live].mean()) if self._count else 1.0
         self._langs = frozenset(lang for s in self.segments for lang in np.unique(s.langs))
+        self._live_langs = frozenset(str(x) for x in np.unique(self._lang[self._live]))
 
     def __len__(self) -> int:
         """Live chunks."""
         return self._count
+
+    @property
+    def languages(self) -> frozenset[str]:
+        """The languages of the live chunks."""
+        return self._live_langs
 
     @property
     def positions(self) -> int:

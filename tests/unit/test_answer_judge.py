@@ -270,6 +270,27 @@ def test_a_question_about_age_wants_years_of_age() -> None:
         assert states("number", "At least 18 men were beheaded.", "en", asked) == 0
 
 
+def test_a_question_of_how_long_wants_a_count_of_time() -> None:
+    for question, lang in [
+        ("Qual è la durata del contratto firmato da AirTanker?", "it"),
+        ("Quanto tempo ha l'Aeronautica per rispondere al GAO?", "it"),
+        ("How long did Henderson expect the bankruptcy to last?", "en"),
+        ("Per quanti anni Israele chiede una presenza militare?", "it"),
+    ]:
+        asked = PassageWords(question, lang)
+        assert wants(question) == "number"
+        assert states("number", "AirTanker signed a 27-year deal.", "en", asked) == 2
+        assert states("number", "The Air Force has 60 days to respond.", "en", asked) == 2
+        assert states("number", "Il processo durerà da 60 a 90 giorni.", "it", asked) == 2
+        # a sum or a date is no span of time
+        assert states("number", "The GAO called for a re-run of the $ 40 billion deal.", "en",
+                      asked) == 0  # fmt: skip
+        assert states("number", "Il contratto vale 13 miliardi di sterline.", "it", asked) == 0
+    # "Quanti anni aveva?" still asks an age, "How long is the border?" a length
+    assert states("number", "Il confine è lungo 1.300 km.", "it",
+                  PassageWords("How long is the border?", "en")) == 2  # fmt: skip
+
+
 def test_a_question_of_money_wants_an_amount_of_money() -> None:
     for question, lang in [
         ("How much did Aeroflot pay for its 22 Dreamliners?", "en"),

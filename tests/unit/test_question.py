@@ -17,6 +17,9 @@ from rag.question import analyse, tells_past, terms, wants
         ("Where is Isis still active in Syria?", "place"),
         ("Dove è ancora attivo l'Isis in Siria?", "place"),
         ("In which town did the SDF take the last enclave?", "place"),
+        # a city asked after any preposition: from, to, towards it
+        ("Da quale città è decollato l'A400M?", "place"),
+        ("Verso quale città si dirigeva il convoglio?", "place"),
         ("When did France end Operation Barkhane?", "time"),
         ("In che anno è caduta Raqqa?", "time"),
         # a date is asked, not a name, with a preposition or "which" before it
@@ -24,6 +27,8 @@ from rag.question import analyse, tells_past, terms, wants
         ("Which day did they attack the base?", "time"),
         ("In che data è stato firmato il contratto?", "time"),
         ("Da quale anno la Falcon è costruita in Australia?", "time"),
+        ("A che ora è atterrato l'A380?", "time"),  # an hour is a time, not a name
+        ("At what time did the first A380 land?", "time"),
         ("How many people died in Hama in 1982?", "number"),
         ("Quanti soldati sono morti?", "number"),
         # a length, a distance, a size: a count of days, kilometres, dollars
@@ -49,6 +54,8 @@ from rag.question import analyse, tells_past, terms, wants
         ("Quale autonomia in miglia nautiche avrà il 787?", "number"),
         ("Quale percentuale degli obbligazionisti doveva accettare?", "number"),
         ("Qual è l'apertura alare dell'A380?", "number"),
+        ("Qual è la durata del contratto firmato da AirTanker?", "number"),  # a span of time
+        ("What was the duration of the contract?", "number"),
         ("Quale apertura dei negoziati ha chiesto l'Onu?", "name"),  # an opening, not a span
         # a minister, governor or mayor asked is named beside the title; a president often bare
         ("Quale ministro della difesa del Mali ha parlato dell'attacco?", "leader"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.archive.lexical import LexicalDoc, LexicalIndex
-from rag.chat import MAX_UNKNOWN_WORDS, support
+from rag.chat import MAX_UNKNOWN_WORDS, support, unknown_words
 from rag.types import Passage
 
 
@@ -66,3 +66,15 @@ def test_unknown_words_are_the_question_words_no_chunk_contains():
         "rafale", "jets", "india", "buy",
     ]  # fmt: skip
     assert lexical().unknown_words("anything at all", "en") == []
+
+
+def test_without_the_questions_language_its_ordinary_words_are_not_unknown():
+    boeing = ("en", "Boeing promised 44,000 new jobs at 300 suppliers.")
+    question = "Quanti posti di lavoro aveva promesso Boeing per i Rafale?"
+    english = lexical(boeing)
+    assert english.languages == frozenset({"en"})
+    # no article could say "lavoro" or "promesso": only the name no article uses counts
+    assert unknown_words(english, question, "it") == ["rafale"]
+    # an archive that has Italian articles would have used them
+    both = lexical(boeing, ("it", "L'offensiva su Raqqa è iniziata a giugno."))
+    assert unknown_words(both, question, "it") == ["posti", "lavoro", "promesso", "rafale"]
