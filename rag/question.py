@@ -44,9 +44,15 @@ _WANTS = [
      r"qual\s+è\s+il\s+numero|(?:che|quale)\s+età|"
      r"(?:what|which)\s+(?:was\s+|is\s+|were\s+)?(?:the\s+)?(?:price|cost|value|percentage|"
      r"share|stake|proportion|amount|sum|figure|range|distance|length|height|speed|weight|"
-     r"wingspan|capacity|duration)|(?:(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))\s+(?:il|la|l['’])\s*|"
+     r"wingspan|capacity|duration)|"
+     # "What was Ford's third-quarter 2009 profit per share?": a company's figure, asked
+     r"(?:what|which)\s+(?:was|is|were|are)\s+(?:the\s+)?[\w.&-]+['’]s?\s+(?:[\w-]+\s+){0,3}?"
+     r"(?:profits?|loss(?:es)?|revenues?|earnings|turnover|income|sales|debts?|deficit)"
+     r"(?=\s*(?:\?|$|per\b|in\b|for\b|of\b|at\b|during\b|last\b|this\b))|"
+     r"(?:(?:qual\s+(?:è|era)|quale\s+(?:è|era|fu))(?:\s+stat[oa])?\s+(?:il|la|l['’])\s*|"
      r"(?:quale|che)\s+)(?:prezzo|costo|valore|percentuale|quota|importo|somma|cifra|autonomia|"
-     r"distanza|lunghezza|altezza|velocità|apertura\s+alare|capacità|peso|durata)|(?:a\s+)?che\s+prezzo)\b",
+     r"distanza|lunghezza|altezza|velocità|apertura\s+alare|capacità|peso|durata|utile|perdita|"
+     r"fatturato|ricavi)|(?:a\s+)?che\s+prezzo)\b",
      "number"),
     (r"\b(?:when|(?:what|which)\s+(?:year|date|day|month)|quando|"
      r"(?:che|quale|quali)\s+(?:anno|mese|giorno|data|giorni|ora)|da\s+quando|since\s+when|"

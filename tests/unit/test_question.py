@@ -47,6 +47,11 @@ from rag.question import analyse, tells_past, terms, wants
         ("Who is the mayor of Mosul?", "leader"),
         ("Who attacked the group's leader?", "actor"),
         ("What price did Apple set for the iPhone 3G?", "number"),  # an amount, not a name
+        # a company's figure after its name: a profit, a loss, sales
+        ("What was Ford's third-quarter 2009 profit per share?", "number"),
+        ("What were the company's losses last year?", "number"),
+        ("What is Apple's sales strategy?", None),
+        ("Qual è stato l'utile di Ford nel terzo trimestre?", "number"),
         ("Qual è il valore di catalogo dei 12 Airbus?", "number"),
         ("What share of Chrysler is DaimlerChrysler keeping?", "number"),
         # a stake, a range, a wingspan is a quantity, not a name
