@@ -124,6 +124,12 @@ _REASON = re.compile(
 # a time relative to the article's date, which a "when" answer states beside it ("at dawn
 # (article of 4 October 2023)")
 # fmt: off
+# living somewhere, in both languages: a question of how many live there wants a population
+_LIVING = re.compile(
+    r"\b(?:live[sd]?|living|inhabit\w*|residents?|populat\w*|dwellers|"
+    r"viv[eoi]\w*|abita(?:no|va|vano|re|nt[ie])?|resident[ie]|popolazion[ei]|popolos\w*)\b",
+    re.IGNORECASE,
+)
 # dying and killing in both languages: a question about the dead wants a count of the dead
 _DEATH = re.compile(
     r"\b(?:kill\w*|dead|deaths?|die[sd]?|dying|casualt\w*|victims?|fatalit\w*|bod(?:y|ies)|"
@@ -408,6 +414,11 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             # "tens of thousands of auxiliaries" in the same article
             deaths = [i for i, w in enumerate(words) if _DEATH.fullmatch(w.lower())]
             return 2 if any(abs(i - j) <= NEAR_DEATH for i in at for j in deaths) else 0
+        if at and _LIVING.search(asked.text):
+            # "How many people live in Deir Ezzor?" is answered by a count of those who live
+            # there, not by "thousands of people are still held" at al-Hol
+            living = [i for i, w in enumerate(words) if _LIVING.fullmatch(w.lower())]
+            return 3 if any(abs(i - j) <= NEAR_DEATH for i in at for j in living) else 0
         if at and _counts_asked(words, at, asked):
             return 3  # "15.000 persone" for "Quante persone…?", not "330 passeggeri"
         return 2 if at else 0

@@ -321,6 +321,21 @@ def test_how_many_is_not_answered_by_a_percentage() -> None:
     assert states("number", "Sales fell 12 percent.", "en", fell) == 2
 
 
+def test_how_many_live_somewhere_wants_a_count_of_those_who_live_there() -> None:
+    for question, lang in [
+        ("How many people live in Deir Ezzor?", "en"),
+        ("Quante persone vivono a Deir Ezzor?", "it"),
+    ]:
+        asked = PassageWords(question, lang)
+        held = "In camps such as al-Hol, thousands of people linked to the group are still held."
+        assert states("number", held, "en", asked) == 0
+        assert states("number", "About 200,000 people lived in Deir Ezzor.", "en", asked) == 3
+        assert states("number", "La città contava 200.000 abitanti.", "it", asked) == 3
+    # a count of people asked otherwise is still answered by "thousands of people"
+    attended = PassageWords("How many people attended the unveiling?", "en")
+    assert states("number", "About 15,000 people attended.", "en", attended) == 3
+
+
 def test_a_currency_code_glued_to_a_sum_makes_it_money() -> None:
     asked = PassageWords("Quanto è costato il nuovo Terminal 3 dell'aeroporto Changi?", "it")
     said = "Il Terminal 3 da 1,75 miliardi di SGD aprirà a gennaio."
