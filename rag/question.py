@@ -59,8 +59,9 @@ _WANTS = [
      r"(?:at\s+)?what\s+time)\b",
      "time"),
     (r"\b(?:where|whereabouts|(?:in|at|to|from)\s+(?:which|what)\s+(?:town|city|village|place|"
-     r"country|region|province|area|district)|dove|da\s+dove|(?:in|da|a|verso)\s+(?:quale|che)\s+(?:città|"
-     r"paese|villaggio|luogo|regione|provincia|zona|area))\b",
+     r"country|region|province|area|district)|dove|da\s+dove|"
+     r"(?:in|da|a|verso)\s+(?:quale|che)\s+(?:città|paese|villaggio|luogo|regione|provincia|zona|"
+     r"area))\b",
      "place"),
     # "who leads ISWAP?", "chi guida l'Esercito dell'Islam?": a person named as in charge
     (r"\b(?:who\s+(?:leads|led|heads|headed|commands|commanded|runs|ran|directs|directed|"

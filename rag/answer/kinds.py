@@ -124,17 +124,17 @@ _REASON = re.compile(
 # a time relative to the article's date, which a "when" answer states beside it ("at dawn
 # (article of 4 October 2023)")
 # fmt: off
-# living somewhere, in both languages: a question of how many live there wants a population
-_LIVING = re.compile(
-    r"\b(?:live[sd]?|living|inhabit\w*|residents?|populat\w*|dwellers|"
-    r"viv[eoi]\w*|abita(?:no|va|vano|re|nt[ie])?|resident[ie]|popolazion[ei]|popolos\w*)\b",
-    re.IGNORECASE,
-)
 # dying and killing in both languages: a question about the dead wants a count of the dead
 _DEATH = re.compile(
     r"\b(?:kill\w*|dead|deaths?|die[sd]?|dying|casualt\w*|victims?|fatalit\w*|bod(?:y|ies)|"
     r"uccis\w*|uccid\w*|mort[oiae]|morti\w*|mortal\w*|vittim\w*|decess\w*|cadut[oiae]|"
     r"caduti|perso\s+la\s+vita|persero\s+la\s+vita)\b",
+    re.IGNORECASE,
+)
+# living somewhere, in both languages: a question of how many live there wants a population
+_LIVING = re.compile(
+    r"\b(?:live[sd]?|living|inhabit\w*|residents?|populat\w*|dwellers|"
+    r"viv[eoi]\w*|abita(?:no|va|vano|re|nt[ie])?|resident[ie]|popolazion[ei]|popolos\w*)\b",
     re.IGNORECASE,
 )
 # leading, commanding, heading, in both languages: "who leads X" is answered next to one
@@ -227,9 +227,6 @@ def says_not_known(asked: PassageWords, sentence: str) -> bool:
 
 
 _PARTS = re.compile(r"[-'’]")  # "US-led", "l'amministratore"
-# a question about someone's age wants a count of years next to a word of age: "aged 26",
-# "a 26-year-old", "26 anni", "ventenne", not any number of the article
-# (matched against the question's plain text: "età" is "eta" there)
 # a question of how long ("How long did he expect the process to last?", "Quanto tempo ha
 # l'Aeronautica per rispondere?", "Qual è la durata del contratto?", "Per quanti anni…?") wants
 # a count of time ("60 days", "a 27-year contract"), not "$ 40 billion" or "June 18"
@@ -245,6 +242,9 @@ _SPAN = re.compile(
     r"second[oi]|minut[oi]|or[ae]|giorn[oi]|settiman[ae]|mes[ei]|ann[oi]|decenn[io]|secol[oi])",
     re.IGNORECASE,
 )
+# a question about someone's age wants a count of years next to a word of age: "aged 26",
+# "a 26-year-old", "26 anni", "ventenne", not any number of the article
+# (matched against the question's plain text: "età" is "eta" there)
 _AGE_ASKED = re.compile(r"\bhow\s+old\b|\bquanti\s+anni\b|\bage\b|\bet[aà]\b", re.IGNORECASE)
 _AGE = re.compile(r"(?:old|aged|age|anni|età|\w+-years?-old|\w+enne)", re.IGNORECASE)
 # a question of money ("How much did Aeroflot pay…?", "Quanto ha stanziato il governo…?",
@@ -303,6 +303,7 @@ NEAR_AGE = 2  # words: "26 years old", "di 26 anni"
 NEAR_SPAN = 2  # words: "60 days", "27-year", "tre mesi", "24 more hours"
 NEAR_LEAD = 4  # words: "Zahran Alloush, the leader of", "la squadra guidata da Ake Sellstrom"
 NEAR_DEATH = 6  # words: "killed at least 85 civilians", "1500 people have fallen victims"
+NEAR_LIVING = 6  # words: "200,000 people lived there", "una popolazione di 200.000 persone"
 _RELATIVE_TIME = frozenset([
     "yesterday", "today", "tonight", "overnight", "dawn", "morning", "afternoon", "evening",
     "midnight", "noon", "weekend",
@@ -396,13 +397,10 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
             spans = [i for i, w in enumerate(words) if _SPAN.fullmatch(w)]
             return 2 if any(0 <= j - i <= NEAR_SPAN for i in at for j in spans) else 0
         if at and _AGE_ASKED.search(asked.text):
-            ages = [i for i, w in enumerate(words) if _AGE.fullmatch(w)]
-            return 2 if any(abs(i - j) <= NEAR_AGE for i in at for j in ages) else 0
+            return 2 if _beside(words, at, _AGE, NEAR_AGE) else 0
         if at and _money_asked(asked.text):
             said = _money_words(sentence)
-            money = [i for i, w in enumerate(said) if _CURRENCY.fullmatch(w)]
-            at = _count_at(said, asked)
-            return 2 if any(abs(i - j) <= NEAR_MONEY for i in at for j in money) else 0
+            return 2 if _beside(said, _count_at(said, asked), _CURRENCY, NEAR_MONEY) else 0
         counted = _counted(asked.raw, asked.lang)
         if at and counted is not None and not any(_CURRENCY.fullmatch(t) for t in counted.tokens):
             # "How many employees…?" is not answered by "16,6 miliardi di dollari"
@@ -412,13 +410,11 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
         if at and _DEATH.search(asked.text):
             # "How many soldiers were killed?" is answered by a count of the dead, not by
             # "tens of thousands of auxiliaries" in the same article
-            deaths = [i for i, w in enumerate(words) if _DEATH.fullmatch(w.lower())]
-            return 2 if any(abs(i - j) <= NEAR_DEATH for i in at for j in deaths) else 0
+            return 2 if _beside(words, at, _DEATH, NEAR_DEATH) else 0
         if at and _LIVING.search(asked.text):
             # "How many people live in Deir Ezzor?" is answered by a count of those who live
             # there, not by "thousands of people are still held" at al-Hol
-            living = [i for i, w in enumerate(words) if _LIVING.fullmatch(w.lower())]
-            return 3 if any(abs(i - j) <= NEAR_DEATH for i in at for j in living) else 0
+            return 3 if _beside(words, at, _LIVING, NEAR_LIVING) else 0
         if at and _counts_asked(words, at, asked):
             return 3  # "15.000 persone" for "Quante persone…?", not "330 passeggeri"
         return 2 if at else 0
@@ -446,6 +442,13 @@ def states(wants: str | None, sentence: str, lang: str, asked: PassageWords) -> 
                 return 2
         return 2 if re.search(r"\b\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}\b", sentence) else 0
     return 0
+
+
+def _beside(words: list[str], at: list[int], marker: re.Pattern[str], near: int) -> bool:
+    """Whether a count (at the positions ``at`` of ``words``) has a word of ``marker`` within
+    ``near`` words of it: a unit of age, a currency, a word of death or of living."""
+    marks = [j for j, w in enumerate(words) if marker.fullmatch(w)]
+    return any(abs(i - j) <= near for i in at for j in marks)
 
 
 # what stands between a count and its currency: "16,6 miliardi di dollari", "$ 1.4 bn"

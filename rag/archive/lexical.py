@@ -29,6 +29,7 @@ import shutil
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +95,16 @@ class LexicalIndex:
         self._count = int(self._live.sum())
         self._avgdl = float(self._length[self._live].mean()) if self._count else 1.0
         self._langs = frozenset(lang for s in self.segments for lang in np.unique(s.langs))
-        self._live_langs = frozenset(str(x) for x in np.unique(self._lang[self._live]))
 
     def __len__(self) -> int:
         """Live chunks."""
         return self._count
 
-    @property
+    @cached_property
     def languages(self) -> frozenset[str]:
-        """The languages of the live chunks."""
-        return self._live_langs
+        """The languages of the live chunks (read when first asked: an index is rebuilt on
+        every refresh, a question asks it once)."""
+        return frozenset(str(x) for x in np.unique(self._lang[self._live]))
 
     @property
     def positions(self) -> int:

@@ -287,6 +287,8 @@ def test_a_question_of_how_long_wants_a_count_of_time() -> None:
                       asked) == 0  # fmt: skip
         assert states("number", "Il contratto vale 13 miliardi di sterline.", "it", asked) == 0
     # "Quanti anni aveva?" still asks an age, "How long is the border?" a length
+    age = PassageWords("Quanti anni aveva il pilota?", "it")
+    assert states("number", "The Air Force has 60 days to respond.", "en", age) == 0
     assert states("number", "Il confine è lungo 1.300 km.", "it",
                   PassageWords("How long is the border?", "en")) == 2  # fmt: skip
 
