@@ -54,6 +54,7 @@ from .embedding import Embedder
 from .mentions import mentions, passage_words
 from .question import Term, terms
 from .stages import stage
+from .timeparse import names_day
 from .types import Filters, Passage, date_number
 
 log = logging.getLogger(__name__)
@@ -75,13 +76,22 @@ class TimeRange:
         return lo, hi
 
     def covers(self, date_num: int | None, text: str) -> bool:
-        """Published in the range, or the text names one of its years."""
+        """Published in the range, or the text names one of its years, or (a day asked) the
+        text names that day and was published in its year: "airstrikes on May 25" in a report
+        of May 27 is about the 25th."""
         lo = date_number(self.date_from) or 0
         hi = date_number(self.date_to) or 99999999
         if date_num and lo <= date_num <= hi:
             return True
         first, last = self.years()
-        return any(first <= int(y) <= last for y in YEARS.findall(text))
+        if any(first <= int(y) <= last for y in YEARS.findall(text)):
+            return True
+        one_day = self.date_from is not None and self.date_from == self.date_to
+        return (
+            one_day
+            and (not date_num or date_num // 10000 == first)
+            and names_day(text, str(self.date_from))
+        )
 
 
 YEARS = re.compile(r"(?<![\d.,])(1[89]\d\d|20\d\d)(?![\d])")  # a year in a text

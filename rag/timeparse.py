@@ -86,6 +86,26 @@ def parse_time(question: str, lang: str) -> TimeIntent:
     )
 
 
+def names_day(text: str, day: str) -> bool:
+    """Whether ``text`` names the ISO ``day`` by its day and month ("on May 25", "il 25
+    maggio"), with or without a year, or as a numeric date ("5/25/2017"): a report published
+    days later says "on May 25" of the year it appeared in."""
+    asked = date.fromisoformat(day)
+    for m in _DAY_MONTH_RE.finditer(text.translate(_APOSTROPHES)):
+        if m["numeric"]:
+            point = _point(m["numeric"], italian=True)
+            named = point is not None and point.year == asked.year and (point.month, point.day)
+        else:
+            try:
+                month = _month(m["m1"] or m["m2"], italian=True)
+            except ValueError:
+                continue
+            named = (month, int(re.sub(r"\D", "", m["d1"] or m["d2"])))
+        if named == (asked.month, asked.day):
+            return True
+    return False
+
+
 # --- the pieces dates are written with -------------------------------------------------------
 
 _APOSTROPHES = str.maketrans(dict.fromkeys("\u2019\u2018\u02bc\u00b4`", "'"))
@@ -153,6 +173,12 @@ _DAY_PART = rf"(?:{_DMY}|{_MDY}|{_NUMERIC})"
 _FULL = rf"(?:{_DAY_PART}|{_MY}|{_YEAR})"
 _PARTIAL = rf"(?:{_FULL}|{_DAY}\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+(?:the\s+)?{_DAY}|{_MONTH}|{_DAY})"
 _ARTICLE = r"(?:(?:il|lo|la|the)\s+|l'\s*)?"
+# a day named by its day and month, in either order, or a numeric date (names_day)
+_DAY_MONTH_RE = re.compile(
+    rf"(?P<numeric>{_NUMERIC})|(?P<d1>{_DAY})\s+(?:of\s+)?(?P<m1>{_MONTH})"
+    rf"|(?P<m2>{_MONTH})\s+(?:the\s+)?(?P<d2>{_DAY})",
+    re.IGNORECASE,
+)
 
 _IN_YEAR = _alts(
     "in|during|throughout|in the year|the year|in early|in late|in mid|early|late|mid-|mid|"

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from rag.timeparse import TimeIntent, parse_time
+from rag.retrieval import TimeRange
+from rag.timeparse import TimeIntent, names_day, parse_time
 
 # (lang, question, date_from, date_to, recency)
 CASES = [
@@ -236,3 +237,30 @@ def test_long_repetitive_text_stays_linear(question):
     started = time.perf_counter()
     parse_time(question, "it")
     assert time.perf_counter() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("destroyed by Russian airstrikes on May 25 while fleeing Raqqa", True),
+        ("i raid del 25 maggio sulla colonna", True),
+        ("on the 25th of May", True),
+        ("on May 26 the convoy", False),  # another day
+        ("on June 25 the convoy", False),  # another month
+        ("25 days later", False),  # no month
+    ],
+)
+def test_names_day_reads_the_day_and_month_in_either_order(text, named):
+    assert names_day(text, "2017-05-25") is named
+
+
+def test_a_report_naming_the_asked_day_covers_it_only_in_that_year():
+    # "Quanti pick-up … hanno distrutto i raid russi del 25 maggio 2017?": the Sputnik report of
+    # 27 May says "on May 25" without the year
+    asked = TimeRange("2017-05-25", "2017-05-25")
+    text = "The radicals were eliminated by Russian airstrikes on May 25 while fleeing"
+    assert asked.covers(20170527, text)
+    assert not asked.covers(20160527, text)  # "May 25" of a 2016 article is 2016's
+    assert not asked.covers(20170527, "The radicals were eliminated on Thursday")
+    # a month asked is not a day asked: its articles are those published in it
+    assert not TimeRange("2017-05-01", "2017-05-31").covers(20170627, text)
