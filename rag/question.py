@@ -274,9 +274,10 @@ def _bare(token: str) -> str:
 
 
 def _date_part(tokens: list[tuple[str, int]], i: int) -> bool:
-    """A day next to a month name ("July 8", "8 luglio"): part of a date, not a count."""
+    """A day next to a month name ("July 8", "8 luglio", "l'8 gennaio"): part of a date, not a
+    count."""
     near = [tokens[j][0].lower() for j in (i - 1, i + 1) if 0 <= j < len(tokens)]
-    return any(w in _TIME_WORDS for w in near) and len(tokens[i][0]) <= 2
+    return any(w in _TIME_WORDS for w in near) and len(_bare(tokens[i][0])) <= 2
 
 
 def analyse(question: str, lang: str) -> QuestionInfo:
