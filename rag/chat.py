@@ -20,6 +20,7 @@ passages and finds no answer in them (an LLM writes NO_ANSWER) gets the same ref
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -40,7 +41,7 @@ from .question import Question, Term, analyse
 from .question import read as read_question
 from .retrieval import YEARS, Retriever, TimeRange, is_year_of
 from .stages import record, stage
-from .timeparse import TimeIntent
+from .timeparse import TimeIntent, parse_time
 from .types import Filters, Message, Passage, Turn, date_number
 from .words import TIME_WORDS
 
@@ -75,15 +76,20 @@ def support(
     return max(scores) - unknown_word_penalty * min(unknown_words, MAX_UNKNOWN_WORDS)
 
 
+_DIGITS = re.compile(r"\d+")  # the numbers of a date phrase ("March 23, 2019")
+
+
 def unknown_words(lexical: LexicalIndex, query: str, lang: str) -> list[str]:
     """The question's words the archive never contains, that ``support`` counts: not a month,
-    a weekday or a year, which are checked against the articles' dates (``Engine._check``):
-    "January 2020" is unknown to an archive whose article says "Nella notte" and is dated 8
-    January 2020. In an archive without the question's language, an ordinary word of it
-    ("lavoro", "promesso") is not counted either: no article could use it, whether or not one
-    answers; a name no article uses ("Rafale") still is."""
+    a weekday, a year or the day of a date, which are checked against the articles' dates
+    (``Engine._check``): "January 2020" is unknown to an archive whose article says "Nella
+    notte" and is dated 8 January 2020, and so is the "23" of "on March 23, 2019". In an
+    archive without the question's language, an ordinary word of it ("lavoro", "promesso") is
+    not counted either: no article could use it, whether or not one answers; a name no article
+    uses ("Rafale") still is."""
+    dated = set(_DIGITS.findall(" ".join(parse_time(query, lang).phrases)))
     words = lexical.unknown_words(query, lang)
-    words = [w for w in words if w not in TIME_WORDS and not YEARS.fullmatch(w)]
+    words = [w for w in words if w not in TIME_WORDS and not YEARS.fullmatch(w) and w not in dated]
     if lang in lexical.languages:
         return words
     return [w for w in words if not common_word(w)]

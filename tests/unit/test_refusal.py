@@ -78,3 +78,18 @@ def test_without_the_questions_language_its_ordinary_words_are_not_unknown():
     # an archive that has Italian articles would have used them
     both = lexical(boeing, ("it", "L'offensiva su Raqqa è iniziata a giugno."))
     assert unknown_words(both, question, "it") == ["posti", "lavoro", "promesso", "rafale"]
+
+
+def test_the_day_of_a_date_is_not_an_unknown_word():
+    # the demo had refused "What did the SDF announce on March 23, 2019?" for the "23" that no
+    # article writes (its article is dated 23 March 2019), and answered "… in March 2019?"
+    index = lexical(
+        ("en", "The SDF announced the capture of Baghuz on Saturday."),
+        ("it", "Le SDF hanno conquistato Baghuz sabato."),
+    )
+    assert unknown_words(index, "What did the SDF announce on March 23, 2019?", "en") == []
+    assert unknown_words(index, "Cosa hanno annunciato le SDF l'8 gennaio 2020?", "it") == [
+        "annunciato"
+    ]  # fmt: skip
+    # a number that is not part of a date still counts
+    assert unknown_words(index, "Did the SDF capture 23 villages?", "en") == ["23", "villages"]
