@@ -41,7 +41,7 @@ from .question import Question, Term, analyse
 from .question import read as read_question
 from .retrieval import YEARS, Retriever, TimeRange, is_year_of
 from .stages import record, stage
-from .timeparse import TimeIntent, parse_time
+from .timeparse import TimeIntent
 from .types import Filters, Message, Passage, Turn, date_number
 from .words import TIME_WORDS
 
@@ -79,15 +79,17 @@ def support(
 _DIGITS = re.compile(r"\d+")  # the numbers of a date phrase ("March 23, 2019")
 
 
-def unknown_words(lexical: LexicalIndex, query: str, lang: str) -> list[str]:
+def unknown_words(
+    lexical: LexicalIndex, query: str, lang: str, dates: Sequence[str] = ()
+) -> list[str]:
     """The question's words the archive never contains, that ``support`` counts: not a month,
     a weekday, a year or the day of a date, which are checked against the articles' dates
     (``Engine._check``): "January 2020" is unknown to an archive whose article says "Nella
     notte" and is dated 8 January 2020, and so is the "23" of "on March 23, 2019". In an
     archive without the question's language, an ordinary word of it ("lavoro", "promesso") is
     not counted either: no article could use it, whether or not one answers; a name no article
-    uses ("Rafale") still is."""
-    dated = set(_DIGITS.findall(" ".join(parse_time(query, lang).phrases)))
+    uses ("Rafale") still is. ``dates`` are the question's date phrases (``TimeIntent.phrases``)."""
+    dated = set(_DIGITS.findall(" ".join(dates)))
     words = lexical.unknown_words(query, lang)
     words = [w for w in words if w not in TIME_WORDS and not YEARS.fullmatch(w) and w not in dated]
     if lang in lexical.languages:
@@ -485,16 +487,19 @@ class Engine:
         ordered = complete + [p for p in passages if p not in complete]
         if named:  # a follow-up's own names, all in one passage: the conversation's topic
             return ordered, None
-        score = self.support(query, lang, ordered)
+        score = self.support(query, lang, ordered, question.time.phrases)
         if score is None or score < self.refusal_threshold:
             return ordered, Refusal("low_support")
         return ordered, None
 
-    def support(self, query: str, lang: str, passages: Sequence[Passage]) -> float | None:
-        """The score compared with the refusal threshold (see the module's ``support``)."""
+    def support(
+        self, query: str, lang: str, passages: Sequence[Passage], dates: Sequence[str] = ()
+    ) -> float | None:
+        """The score compared with the refusal threshold (see the module's ``support``);
+        ``dates``: the question's date phrases."""
         unknown = 0
         if self.unknown_word_penalty and passages:
-            unknown = len(unknown_words(self.retriever.index.lexical(), query, lang))
+            unknown = len(unknown_words(self.retriever.index.lexical(), query, lang, dates))
         return support(
             lang, passages, unknown,
             cross_lang_allowance=self.cross_lang_allowance,

@@ -6,6 +6,7 @@ import pytest
 
 from rag.archive.lexical import LexicalDoc, LexicalIndex
 from rag.chat import MAX_UNKNOWN_WORDS, support, unknown_words
+from rag.timeparse import parse_time
 from rag.types import Passage
 
 
@@ -87,9 +88,11 @@ def test_the_day_of_a_date_is_not_an_unknown_word():
         ("en", "The SDF announced the capture of Baghuz on Saturday."),
         ("it", "Le SDF hanno conquistato Baghuz sabato."),
     )
-    assert unknown_words(index, "What did the SDF announce on March 23, 2019?", "en") == []
-    assert unknown_words(index, "Cosa hanno annunciato le SDF l'8 gennaio 2020?", "it") == [
-        "annunciato"
-    ]  # fmt: skip
-    # a number that is not part of a date still counts
-    assert unknown_words(index, "Did the SDF capture 23 villages?", "en") == ["23", "villages"]
+    for question, lang, unknown in [
+        ("What did the SDF announce on March 23, 2019?", "en", []),
+        ("Cosa hanno annunciato le SDF l'8 gennaio 2020?", "it", ["annunciato"]),
+        ("Did the SDF capture 23 villages?", "en", ["23", "villages"]),  # not a date: counts
+    ]:
+        dates = parse_time(question, lang).phrases
+        assert unknown_words(index, question, lang, dates) == unknown
+    assert unknown_words(index, "What did the SDF announce on March 23, 2019?", "en") == ["23"]
