@@ -92,16 +92,12 @@ def names_day(text: str, day: str) -> bool:
     days later says "on May 25" of the year it appeared in."""
     asked = date.fromisoformat(day)
     for m in _DAY_MONTH_RE.finditer(text.translate(_APOSTROPHES)):
-        if m["numeric"]:
-            point = _point(m["numeric"], italian=True)
-            named = point is not None and point.year == asked.year and (point.month, point.day)
-        else:
-            try:
-                month = _month(m["m1"] or m["m2"], italian=True)
-            except ValueError:
-                continue
-            named = (month, int(re.sub(r"\D", "", m["d1"] or m["d2"])))
-        if named == (asked.month, asked.day):
+        point = _point(m.group(), italian=True)
+        if (
+            point is not None
+            and (point.month, point.day) == (asked.month, asked.day)
+            and point.year in (None, asked.year)
+        ):
             return True
     return False
 
@@ -175,9 +171,7 @@ _PARTIAL = rf"(?:{_FULL}|{_DAY}\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+(?:the\s+)?{_DAY
 _ARTICLE = r"(?:(?:il|lo|la|the)\s+|l'\s*)?"
 # a day named by its day and month, in either order, or a numeric date (names_day)
 _DAY_MONTH_RE = re.compile(
-    rf"(?P<numeric>{_NUMERIC})|(?P<d1>{_DAY})\s+(?:of\s+)?(?P<m1>{_MONTH})"
-    rf"|(?P<m2>{_MONTH})\s+(?:the\s+)?(?P<d2>{_DAY})",
-    re.IGNORECASE,
+    rf"{_NUMERIC}|{_DAY}\s+(?:of\s+)?{_MONTH}|{_MONTH}\s+(?:the\s+)?{_DAY}", re.IGNORECASE
 )
 
 _IN_YEAR = _alts(
