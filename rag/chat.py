@@ -135,6 +135,7 @@ class Retrieved:
     filters: Filters  # the person's filters, the only ones applied
     refusal: Refusal | None
     question: Question  # the query as read once (rag/question.py ``read``)
+    when: TimeRange  # the time asked, as searched (``Engine.asked_time``)
 
     @property
     def refuse(self) -> bool:
@@ -347,6 +348,7 @@ class Engine:
         read = found.question.info if query_lang == lang else analyse(answered, lang)
         if query != question:  # a follow-up that names something is answered about it
             read = replace(read, focus=read_question(question, lang).info.names)
+        read = replace(read, during=(found.when.date_from, found.when.date_to))
         for piece in self.answerer.stream(answered, lang, passages, history, asked=read):
             pieces.append(piece)
             if held is None:
@@ -426,7 +428,7 @@ class Engine:
             passages = self._widen(passages)
         # a pointed follow-up is about what it points at: "…do not say how many" names Djibo
         return Retrieved(
-            passages, given, refusal, read_question(searched, lang) if searched else asked
+            passages, given, refusal, read_question(searched, lang) if searched else asked, when
         )
 
     def _widen(self, passages: list[Passage]) -> list[Passage]:

@@ -139,6 +139,10 @@ class QuestionInfo:
     # in a conversation, the names the follow-up itself gives ("And in Iraq?"): the answer
     # must be about them, not about what the conversation asked before
     focus: tuple[Term, ...] = ()
+    # the time the question asks about, as the engine searched it (ISO dates, either end
+    # open; none when the person set a date filter): an article published then names the
+    # question's year without writing it
+    during: tuple[str | None, str | None] = (None, None)
 
     @property
     def names(self) -> tuple[Term, ...]:

@@ -179,7 +179,7 @@ _IN_YEAR = _alts(
     "summer|winter|spring|autumn|fall|nel|nell'anno|durante il|durante l'anno|nel corso del|"
     "nel corso dell'anno|per tutto il|dell'anno|l'anno|inizio|fine|metà|a inizio|a fine|"
     "a metà|estate|inverno|primavera|autunno|nell'estate del|nell'inverno del|"
-    "nella primavera del|nell'autunno del"
+    "nella primavera del|nell'autunno del|quarter|trimestre|semestre"
 )
 _IN_MONTH = _alts(
     "in|during|throughout|of|in the month of|nel|nell'|nel mese di|a|ad|di|del|dell'|durante|"

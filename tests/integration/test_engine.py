@@ -78,6 +78,22 @@ def test_the_question_is_read_once_per_turn(engine, monkeypatch):
     assert calls == {"detect_query_language": 1, "parse_time": 1, "terms": 1, "analyse": 1}
 
 
+def test_the_answerer_is_given_the_time_the_question_asks_about(engine, monkeypatch):
+    """An article published in the asked time names its year for the answerer, as for the
+    engine's own check (rag/answer/extractive.py ``_names_all``)."""
+    seen = []
+    real = engine.answerer.select
+
+    def select(question, lang, passages, asked_info=None):
+        seen.append(asked_info.during)
+        return real(question, lang, passages, asked_info)
+
+    monkeypatch.setattr(engine.answerer, "select", select)
+    assert not engine.ask("Chi ha attaccato la base di Acharan nel 2023?").refused
+    assert not engine.ask("Who attacked the base at Acharan?").refused
+    assert seen == [("2023-01-01", "2023-12-31"), (None, None)]
+
+
 def test_a_turn_says_where_its_time_went(engine):
     from rag.stages import collect
 

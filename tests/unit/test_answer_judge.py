@@ -589,6 +589,27 @@ def test_a_later_article_answers_when_the_first_two_do_not_state_the_kind() -> N
     assert named in [s.text for s in picked] and 2 not in {s.passage for s in picked}
 
 
+def test_an_article_published_in_the_asked_time_names_its_year() -> None:
+    from dataclasses import replace  # only this test gives the engine's asked time
+
+    # "What was Ford's third-quarter 2009 profit per share?": the report of 3 November 2009
+    # gives the figure and never writes "2009"
+    q = "What was Ford's profit per share in 2009?"
+    annual = _article("a", "Ford profit", "Ford posted a profit for 2009 after its worst "
+                      "year, 2008, when it lost $ 14.6 billion.", "2010-01-28")  # fmt: skip
+    figure = "Ford's profits equate to 26 cents per share, against an expected loss."
+    quarter = _article("b", "Ford profits", figure, "2009-11-03")
+    answerer = ExtractiveAnswerer(HashEmbedder())
+    info = analyse(q, "en")
+    in_2009 = replace(info, during=("2009-01-01", "2009-12-31"))
+    assert figure in [s.text for s in answerer.select(q, "en", [annual, quarter], in_2009)]
+    # without the asked time (a date filter set by the person) the year must be written
+    assert figure not in [s.text for s in answerer.select(q, "en", [annual, quarter], info)]
+    # and an article of November is not about January
+    january = replace(info, during=("2009-01-01", "2009-01-31"))
+    assert figure not in [s.text for s in answerer.select(q, "en", [annual, quarter], january)]
+
+
 def test_a_sum_the_article_says_was_not_disclosed_is_not_stated() -> None:
     text = (
         "Aeroflot has negotiated the purchase of 22 new Boeing 787 Dreamliners. "

@@ -64,6 +64,11 @@ CASES = [
     ("en", "In 2017, civilians fled Mosul", "2017-01-01", "2017-12-31", False),
     ("en", "in 2017 civilians fled Mosul", "2017-01-01", "2017-12-31", False),
     ("it", "nell'estate del 2014", "2014-01-01", "2014-12-31", False),
+    # a quarter or half of a year is about that year ("What was Ford's third-quarter 2009
+    # profit per share?": the report of 3 November 2009 does not write "2009")
+    ("en", "Ford's third-quarter 2009 profit per share", "2009-01-01", "2009-12-31", False),
+    ("it", "l'utile di Ford nel terzo trimestre 2009", "2009-01-01", "2009-12-31", False),
+    ("it", "le vendite del primo semestre 2017", "2017-01-01", "2017-12-31", False),
     ("en", "Isis in Syria in 2100", "2100-01-01", "2100-12-31", False),
     # numbers that are not years
     ("en", "How many of the 2017 soldiers died?", None, None, False),
