@@ -54,7 +54,7 @@ from .embedding import Embedder
 from .mentions import mentions, passage_words
 from .question import Term, terms
 from .stages import stage
-from .timeparse import names_day
+from .timeparse import names_day, names_month
 from .types import Filters, Passage, date_number
 
 log = logging.getLogger(__name__)
@@ -76,22 +76,33 @@ class TimeRange:
         return lo, hi
 
     def covers(self, date_num: int | None, text: str) -> bool:
-        """Published in the range, or the text names one of its years, or (a day asked) the
-        text names that day and was published in its year: "airstrikes on May 25" in a report
-        of May 27 is about the 25th."""
+        """Published in the range, or the text names one of its years. A month or days asked
+        ("in January 2016") are not told of by a report of October that names the year: the
+        text must name an asked month (or, one day asked, that day: "airstrikes on May 25" in
+        a report of May 27 is about the 25th), in a report of that year or beside the year."""
         lo = date_number(self.date_from) or 0
         hi = date_number(self.date_to) or 99999999
         if date_num and lo <= date_num <= hi:
             return True
         first, last = self.years()
-        if any(first <= int(y) <= last for y in YEARS.findall(text)):
-            return True
+        named = any(first <= int(y) <= last for y in YEARS.findall(text))
+        months = self.months()
+        if months is None:
+            return named
+        if not (named or (date_num and first <= date_num // 10000 <= last)):
+            return False
         one_day = self.date_from is not None and self.date_from == self.date_to
-        return (
-            one_day
-            and (not date_num or date_num // 10000 == first)
-            and names_day(text, str(self.date_from))
-        )
+        return names_month(text, months) or (one_day and names_day(text, str(self.date_from)))
+
+    def months(self) -> set[int] | None:
+        """The months asked, when fewer than a year's are (a month, a season, some days)."""
+        if not (self.date_from and self.date_to):
+            return None
+        a, b = date.fromisoformat(self.date_from), date.fromisoformat(self.date_to)
+        span = (b.year - a.year) * 12 + b.month - a.month + 1
+        if span >= 12:
+            return None
+        return {(a.month - 1 + i) % 12 + 1 for i in range(span)}
 
 
 YEARS = re.compile(r"(?<![\d.,])(1[89]\d\d|20\d\d)(?![\d])")  # a year in a text

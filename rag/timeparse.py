@@ -102,6 +102,16 @@ def names_day(text: str, day: str) -> bool:
     return False
 
 
+def names_month(text: str, months: set[int]) -> bool:
+    """Whether ``text`` names one of ``months`` (1-12) by its full name, English with a
+    capital ("in January", not "may" or "march") or Italian ("a gennaio", "il 3 marzo")."""
+    for m in _MONTH_NAME_RE.finditer(text):
+        word = m.group()
+        if _MONTHS[word.lower()] in months and (word[0].isupper() or word.lower() in _ITALIAN):
+            return True
+    return False
+
+
 # --- the pieces dates are written with -------------------------------------------------------
 
 _APOSTROPHES = str.maketrans(dict.fromkeys("\u2019\u2018\u02bc\u00b4`", "'"))
@@ -128,6 +138,19 @@ _MONTHS: dict[str, int] = {
     for name in names.split()
 }
 _ITALIAN_ONLY_MONTHS = frozenset({"ago", "set"})  # English words: "years ago", "a set"
+# fmt: off
+_ITALIAN = frozenset([
+    "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+    "settembre", "ottobre", "novembre", "dicembre",
+])
+# fmt: on
+# the months' full names, as a report writes them in its text (no "mar", "set", "ago")
+_MONTH_NAME_RE = re.compile(
+    r"(?<!\w)(?:"
+    + "|".join(n for n in _MONTHS if len(n) > 4 or n in ("may", "june", "july"))
+    + r")(?!\w)",
+    re.IGNORECASE,
+)
 
 _MONTH = r"(?<!\w)(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")(?!\w)\.?"
 _DAY = r"(?<![\w.,/])(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th|º|°|ª)?(?!\d)"

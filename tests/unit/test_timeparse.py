@@ -8,7 +8,7 @@ import time
 import pytest
 
 from rag.retrieval import TimeRange
-from rag.timeparse import TimeIntent, names_day, parse_time
+from rag.timeparse import TimeIntent, names_day, names_month, parse_time
 
 # (lang, question, date_from, date_to, recency)
 CASES = [
@@ -267,5 +267,39 @@ def test_a_report_naming_the_asked_day_covers_it_only_in_that_year():
     assert asked.covers(20170527, text)
     assert not asked.covers(20160527, text)  # "May 25" of a 2016 article is 2016's
     assert not asked.covers(20170527, "The radicals were eliminated on Thursday")
-    # a month asked is not a day asked: its articles are those published in it
-    assert not TimeRange("2017-05-01", "2017-05-31").covers(20170627, text)
+    # a month asked: a report of June that tells of May 25 is about May too
+    assert TimeRange("2017-05-01", "2017-05-31").covers(20170627, text)
+    assert not TimeRange("2017-04-01", "2017-04-30").covers(20170627, text)
+
+
+def test_a_month_asked_is_not_told_of_by_a_report_that_only_names_its_year():
+    # "Where did Russian aircraft hit three schools in January 2016?": a report of October
+    # 2016 on another school names 2016, not January
+    january = TimeRange("2016-01-01", "2016-01-31")
+    assert not january.covers(20161026, "Published October 26 2016 air strikes hit a school")
+    assert january.covers(20160120, "Three schools were hit this morning")  # published then
+    assert january.covers(20160201, "On January 29 Russian jets hit three schools")
+    assert january.covers(None, "Russian jets hit three schools in January 2016")
+    assert january.covers(20170301, "Schools were hit in Ain Jara in gennaio 2016")
+    # a recap of another year that names 2016 and not the month does not
+    assert not january.covers(20170301, "Schools were hit across Syria in 2016")
+    # a year asked is still told of by its year, whenever the report appeared
+    assert TimeRange("2016-01-01", "2016-12-31").covers(20170301, "Schools were hit in 2016")
+    # a season spans its months; more than a year's months are years again
+    assert TimeRange("2016-11-01", "2017-02-28").months() == {11, 12, 1, 2}
+    assert TimeRange("2015-01-01", "2016-06-30").months() is None
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("the strikes of January", True),
+        ("i raid di marzo", True),
+        ("Il 3 Marzo", True),
+        ("in March", True),
+        ("troops may march on", False),  # a verb, not May or March
+        ("in Jan.", False),  # only full names: "mar", "set", "ago" are words too
+    ],
+)
+def test_names_month_reads_full_month_names(text, named):
+    assert names_month(text, {1, 3, 5}) is named
