@@ -560,6 +560,18 @@ def _in_conversation(why: Refusal, question: Question) -> Refusal:
 
 
 def _when_text(when: TimeRange, lang: str) -> str:
+    """The asked time as the refusal names it: "8 gennaio 2020", "January 2023",
+    "March–June 2016", "2017", "since 2015"."""
+    if when.months() is not None and when.date_from and when.date_to:
+        a, b = when.date_from, when.date_to
+        if a == b:
+            return format_date(a, lang)
+        first, last = _month_of(a, lang), _month_of(b, lang)
+        if first == last:
+            return first
+        if a[:4] == b[:4]:
+            return f"{first.rsplit(' ', 1)[0]}–{last}"
+        return f"{first} – {last}"
     lo, hi = when.years()
     if lo == hi:
         return str(lo)
@@ -568,6 +580,11 @@ def _when_text(when: TimeRange, lang: str) -> str:
     if not when.date_from:
         return ("fino al " if lang == "it" else "until ") + str(hi)
     return f"{lo}–{hi}"
+
+
+def _month_of(iso: str, lang: str) -> str:
+    """ "gennaio 2023" for any day of that month."""
+    return format_date(iso, lang).split(" ", 1)[1]
 
 
 def _join(items: Sequence[str], lang: str) -> str:

@@ -250,6 +250,10 @@ def test_a_date_the_article_text_does_not_spell_is_checked_by_date_not_counted_u
     # the wrong year is still refused, by the date
     wrong = engine.ask("Which air base did Iranian missiles hit in January 2019?")
     assert wrong.refused and wrong.refusal == "untimely", wrong.answer
+    assert "(January 2019)" in wrong.answer  # the refusal names the month asked, not "2019"
+    # and a month of the right year that no article is from is refused as well
+    other = engine.ask("Quale base hanno colpito i missili iraniani nel marzo 2020?")
+    assert other.refused and other.refusal == "untimely" and "(marzo 2020)" in other.answer
 
 
 def _after(first: Turn) -> list[Message]:
