@@ -138,19 +138,18 @@ _MONTHS: dict[str, int] = {
     for name in names.split()
 }
 _ITALIAN_ONLY_MONTHS = frozenset({"ago", "set"})  # English words: "years ago", "a set"
+# the months' full names, as a report writes them in its text (no "mar", "set", "ago")
 # fmt: off
 _ITALIAN = frozenset([
     "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
     "settembre", "ottobre", "novembre", "dicembre",
 ])
+_ENGLISH = frozenset([
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december",
+])
 # fmt: on
-# the months' full names, as a report writes them in its text (no "mar", "set", "ago")
-_MONTH_NAME_RE = re.compile(
-    r"(?<!\w)(?:"
-    + "|".join(n for n in _MONTHS if len(n) > 4 or n in ("may", "june", "july"))
-    + r")(?!\w)",
-    re.IGNORECASE,
-)
+_MONTH_NAME_RE = re.compile(r"(?<!\w)(?:" + "|".join(_ITALIAN | _ENGLISH) + r")(?!\w)", re.I)
 
 _MONTH = r"(?<!\w)(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")(?!\w)\.?"
 _DAY = r"(?<![\w.,/])(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th|º|°|ª)?(?!\d)"
