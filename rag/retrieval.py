@@ -80,9 +80,7 @@ class TimeRange:
         ("in January 2016") are not told of by a report of October that names the year: the
         text must name an asked month (or, one day asked, that day: "airstrikes on May 25" in
         a report of May 27 is about the 25th), in a report of that year or beside the year."""
-        lo = date_number(self.date_from) or 0
-        hi = date_number(self.date_to) or 99999999
-        if date_num and lo <= date_num <= hi:
+        if self.published_in(date_num):
             return True
         first, last = self.years()
         named = any(first <= int(y) <= last for y in YEARS.findall(text))
@@ -93,6 +91,14 @@ class TimeRange:
             return False
         one_day = self.date_from is not None and self.date_from == self.date_to
         return names_month(text, months) or (one_day and names_day(text, str(self.date_from)))
+
+    def published_in(self, date_num: int | None) -> bool:
+        """Whether a report dated ``date_num`` (YYYYMMDD) appeared within the range."""
+        if not date_num:
+            return False
+        lo = date_number(self.date_from) or 0
+        hi = date_number(self.date_to) or 99999999
+        return lo <= date_num <= hi
 
     def months(self) -> set[int] | None:
         """The months asked, when fewer than a year's are (a month, a season, some days)."""

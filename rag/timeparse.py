@@ -138,18 +138,19 @@ _MONTHS: dict[str, int] = {
     for name in names.split()
 }
 _ITALIAN_ONLY_MONTHS = frozenset({"ago", "set"})  # English words: "years ago", "a set"
-# the months' full names, as a report writes them in its text (no "mar", "set", "ago")
-# fmt: off
-_ITALIAN = frozenset([
-    "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
-    "settembre", "ottobre", "novembre", "dicembre",
-])
-_ENGLISH = frozenset([
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
-])
-# fmt: on
-_MONTH_NAME_RE = re.compile(r"(?<!\w)(?:" + "|".join(_ITALIAN | _ENGLISH) + r")(?!\w)", re.I)
+# the months' full names as text and answers write them (rag/answer/messages.py dates with
+# them); a report's text is read for these, never for "mar", "set" or "ago"
+MONTH_NAMES = {
+    "it": ("gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+           "settembre", "ottobre", "novembre", "dicembre"),
+    "en": ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December"),
+}  # fmt: skip
+_ITALIAN = frozenset(MONTH_NAMES["it"])
+_MONTH_NAME_RE = re.compile(
+    r"(?<!\w)(?:" + "|".join(n for names in MONTH_NAMES.values() for n in names) + r")(?!\w)",
+    re.IGNORECASE,
+)
 
 _MONTH = r"(?<!\w)(?:" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")(?!\w)\.?"
 _DAY = r"(?<![\w.,/])(?:3[01]|[12]\d|0?[1-9])(?:st|nd|rd|th|º|°|ª)?(?!\d)"

@@ -156,8 +156,8 @@ def _names_all(p: Passage, info: QuestionInfo, lang: str) -> bool:
     (rag/chat.py ``_check``): the report of 3 November 2009 on Ford's third quarter does not
     write "2009"."""
     when = TimeRange(*info.during)
-    published = date_number(p.date)
-    terms = [t for t in info.terms if not (is_year_of(t, when) and when.covers(published, ""))]
+    published = when.published_in(date_number(p.date))
+    terms = [t for t in info.terms if not (published and is_year_of(t, when))]
     return mentions_all(f"{p.title}\n{p.text}", p.lang, terms, lang)
 
 

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-MONTHS = {
-    "it": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
-           "settembre", "ottobre", "novembre", "dicembre"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December"],
-}  # fmt: skip
+from ..timeparse import MONTH_NAMES as MONTHS
 
 TEXT = {
     "it": {
